@@ -1,0 +1,71 @@
+"""chatsvc: a search-centric team chat service.
+
+``create_app()`` reads the configuration, connects to the engine, bootstraps the
+indices, builds the business context and wires the REST API, the WebSocket gateway and
+the browser workspace into one Flask app.
+"""
+import logging
+import os
+
+from flask import Flask
+
+from chatsvc import api, gateway, web
+from chatsvc.chat import accounts, people
+from chatsvc.chat.context import ChatContext
+from chatsvc.config import Config
+from chatsvc.store import Engine
+from chatsvc.store.indices import bootstrap
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Config | None = None, *, init_indices: bool = True) -> Flask:
+    config = config or Config.from_env(os.environ)
+    app = Flask(__name__)
+    app.config["CHATSVC"] = config
+    app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
+    app.json.sort_keys = False
+
+    engine = Engine(config.search_url, config.index_prefix, config.engine_pool_size,
+                    config.engine_timeout, config.index_shards, config.index_replicas)
+    if init_indices:
+        _bootstrap_quietly(engine)
+
+    hub = gateway.Hub(config.presence_grace)
+    ctx = ChatContext(config, engine, hub)
+    hub.on_presence = lambda user, status, last_seen: people.presence_changed(ctx, user, status, last_seen)
+    app.extensions["chatsvc"] = ctx
+    app.extensions["chatsvc.hub"] = hub
+
+    def authenticate(token):
+        user, digest = accounts.authenticate(ctx, token)
+        return user, accounts.public_user(user), digest
+
+    gateway.init_app(app, gateway.Gateway(config, hub, ctx, authenticate))
+    api.init_app(app)
+    app.register_blueprint(web.bp)
+    _register_cli(app)
+    return app
+
+
+def _bootstrap_quietly(engine: Engine):
+    """Apply templates at start; if the engine is down, start anyway (/readyz says 503)
+    and let `flask chatsvc init-indices` or the next start finish the job."""
+    try:
+        bootstrap(engine)
+    except Exception as exc:
+        log.warning("index bootstrap failed (engine at %s): %s", engine.url, exc)
+
+
+def _register_cli(app: Flask):
+    import click
+
+    @app.cli.group("chatsvc")
+    def group():
+        """chatsvc administration."""
+
+    @group.command("init-indices")
+    def init_indices():
+        """Apply the index templates and create the indices (idempotent)."""
+        created = bootstrap(app.extensions["chatsvc"].engine)
+        click.echo("created: " + (", ".join(created) if created else "nothing (all present)"))

@@ -1,0 +1,59 @@
+"""Teams and accounts: create a team, sign up, log in and out, me, the directory."""
+from flask import Blueprint, g
+
+from chatsvc.api import schemas as s
+from chatsvc.api.base import ctx, endpoint, load_args, load_json, me
+from chatsvc.chat import accounts, people
+from chatsvc.chat.accounts import public_user
+
+bp = Blueprint("accounts", __name__)
+
+
+@bp.post("/api/teams")
+@endpoint("Create a team and its first member (the admin)", body=s.CreateTeamIn,
+          response=s.CreateTeamOut, status=201, auth=False)
+def create_team():
+    data = load_json(s.CreateTeamIn())
+    team, user, token = accounts.create_team(ctx(), data["name"], data["username"],
+                                             data["display_name"], data["password"])
+    return {"team": {k: team[k] for k in ("id", "name", "invite_code")},
+            "user": public_user(user), "token": token}, 201
+
+
+@bp.post("/api/auth/signup")
+@endpoint("Join a team with its invite code", body=s.SignupIn, response=s.SessionOut,
+          status=201, auth=False)
+def signup():
+    data = load_json(s.SignupIn())
+    user, token = accounts.signup(ctx(), data["team"], data["invite_code"], data["username"],
+                                  data["display_name"], data["password"])
+    return {"user": public_user(user), "token": token}, 201
+
+
+@bp.post("/api/auth/login")
+@endpoint("Log in", body=s.LoginIn, response=s.SessionOut, auth=False)
+def login():
+    data = load_json(s.LoginIn())
+    user, token = accounts.login(ctx(), data["team"], data["username"], data["password"])
+    return {"user": public_user(user), "token": token}
+
+
+@bp.post("/api/auth/logout")
+@endpoint("Revoke this token (REST and its WebSocket connections)", status=204)
+def logout():
+    accounts.logout(ctx(), g.token_hash)
+    return "", 204
+
+
+@bp.get("/api/me")
+@endpoint("The caller", response=s.UserOut)
+def get_me():
+    return public_user(me())
+
+
+@bp.get("/api/users")
+@endpoint("The caller's team directory, by username or name prefix", query=s.DirectoryQuery,
+          response=s.UsersOut)
+def directory():
+    q = load_args(s.DirectoryQuery())["q"]
+    return {"users": people.directory(ctx(), me(), q)}

@@ -1,0 +1,63 @@
+"""Chats and their messages."""
+from flask import Blueprint
+
+from chatsvc.api import schemas as s
+from chatsvc.api.base import ctx, endpoint, load_args, load_json, me
+from chatsvc.chat import chats, messages
+from chatsvc.ids import parse_id
+
+bp = Blueprint("chats", __name__)
+
+
+@bp.post("/api/chats")
+@endpoint("Start a direct or group chat (a direct chat is reused for the same pair)",
+          body=s.CreateChatIn, response=s.ChatOut, status=201)
+def create_chat():
+    data = load_json(s.CreateChatIn())
+    chat, created = chats.create_chat(ctx(), me(), data["member_ids"], data["title"])
+    return chat, 201 if created else 200
+
+
+@bp.get("/api/chats")
+@endpoint("The caller's chats, most recent activity first", response=s.ChatsOut)
+def list_chats():
+    return {"chats": chats.list_chats(ctx(), me())}
+
+
+@bp.get("/api/chats/<chat_id>")
+@endpoint("One chat", response=s.ChatOut)
+def get_chat(chat_id):
+    return chats.get_chat(ctx(), me(), chat_id)
+
+
+@bp.post("/api/chats/<chat_id>/leave")
+@endpoint("Leave a chat", status=204)
+def leave_chat(chat_id):
+    chats.leave_chat(ctx(), me(), chat_id)
+    return "", 204
+
+
+@bp.get("/api/chats/<chat_id>/messages")
+@endpoint("A page of history, ascending", query=s.HistoryQuery, response=s.MessagesOut)
+def history(chat_id):
+    args = load_args(s.HistoryQuery())
+    page, has_more = messages.history(ctx(), me(), chat_id, parse_id(args["before"]),
+                                      parse_id(args["after"]), args["limit"])
+    return {"messages": page, "has_more": has_more}
+
+
+@bp.post("/api/chats/<chat_id>/messages")
+@endpoint("Send a message (idempotent per client_msg_id)", body=s.SendIn,
+          response=s.MessageOut, status=201)
+def send(chat_id):
+    data = load_json(s.SendIn())
+    message, created = messages.send_message(ctx(), me(), chat_id, data["body"], data["client_msg_id"])
+    return message, 201 if created else 200
+
+
+@bp.post("/api/chats/<chat_id>/read")
+@endpoint("Move the caller's read marker forward", body=s.ReadIn, status=204)
+def read(chat_id):
+    data = load_json(s.ReadIn())
+    messages.mark_read(ctx(), me(), chat_id, parse_id(data["message_id"]))
+    return "", 204

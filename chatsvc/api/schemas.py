@@ -1,0 +1,169 @@
+"""marshmallow schemas of every REST request and response (PROTOCOL.md's objects).
+
+Request schemas validate and load; response schemas document the shapes for OpenAPI
+(responses are built by chat/views.py and returned as they are).
+"""
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from chatsvc.wire import Body, Id, client_msg_id, username
+
+
+class _In(Schema):
+    class Meta:
+        unknown = EXCLUDE  # clients may send fields a newer protocol adds
+
+
+def _text(low, high, **kw):
+    return fields.String(validate=validate.Length(low, high), **kw)
+
+
+def _password():
+    return fields.String(required=True, validate=validate.Length(8, 256))
+
+
+# -- requests -------------------------------------------------------------------------
+class CreateTeamIn(_In):
+    name = _text(1, 64, required=True)
+    username = username(required=True)
+    display_name = _text(1, 64, required=True)
+    password = _password()
+
+
+class SignupIn(_In):
+    team = _text(1, 64, required=True)
+    invite_code = _text(1, 128, required=True)
+    username = username(required=True)
+    display_name = _text(1, 64, required=True)
+    password = _password()
+
+
+class LoginIn(_In):
+    team = _text(1, 64, required=True)
+    username = _text(1, 64, required=True)
+    password = _text(1, 256, required=True)
+
+
+class DirectoryQuery(_In):
+    q = _text(0, 64, load_default="")
+
+
+class CreateChatIn(_In):
+    member_ids = fields.List(Id(), required=True, validate=validate.Length(1, 255))
+    title = fields.String(validate=validate.Length(0, 100), allow_none=True, load_default=None)
+
+
+class HistoryQuery(_In):
+    before = Id(load_default=None)
+    after = Id(load_default=None)
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+
+
+class SendIn(_In):
+    body = Body(required=True)
+    client_msg_id = client_msg_id()
+
+
+class ReadIn(_In):
+    message_id = Id(required=True)
+
+
+class DeleteQuery(_In):
+    scope = fields.String(data_key="for", required=True, validate=validate.OneOf(["me", "everyone"]))
+
+
+class ContextQuery(_In):
+    before = fields.Integer(load_default=10, validate=validate.Range(0, 100))
+    after = fields.Integer(load_default=10, validate=validate.Range(0, 100))
+
+
+# -- responses (documentation) ----------------------------------------------------------
+class UserOut(Schema):
+    id = fields.String()
+    team_id = fields.String()
+    username = fields.String()
+    display_name = fields.String()
+    avatar_color = fields.String()
+
+
+class TeamOut(Schema):
+    id = fields.String()
+    name = fields.String()
+    invite_code = fields.String()
+
+
+class CreateTeamOut(Schema):
+    team = fields.Nested(TeamOut)
+    user = fields.Nested(UserOut)
+    token = fields.String()
+
+
+class SessionOut(Schema):
+    user = fields.Nested(UserOut)
+    token = fields.String()
+
+
+class UsersOut(Schema):
+    users = fields.List(fields.Nested(UserOut))
+
+
+class PresenceOut(Schema):
+    user_id = fields.String()
+    status = fields.String(validate=validate.OneOf(["online", "offline"]))
+    last_seen = fields.String(allow_none=True)
+
+
+class ContactOut(Schema):
+    user = fields.Nested(UserOut)
+    presence = fields.Nested(PresenceOut)
+
+
+class ContactsOut(Schema):
+    contacts = fields.List(fields.Nested(ContactOut))
+
+
+class MessageOut(Schema):
+    id = fields.String()
+    chat_id = fields.String()
+    sender_id = fields.String()
+    body = fields.String()
+    created_at = fields.String()
+    client_msg_id = fields.String()
+    liked_by = fields.List(fields.String())
+    deleted = fields.Boolean()
+
+
+class ChatOut(Schema):
+    id = fields.String()
+    kind = fields.String(validate=validate.OneOf(["direct", "group"]))
+    title = fields.String(allow_none=True)
+    member_ids = fields.List(fields.String())
+    created_by = fields.String()
+    created_at = fields.String()
+    last_message = fields.Nested(MessageOut, allow_none=True)
+    unread_count = fields.Integer()
+    reads = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class ChatsOut(Schema):
+    chats = fields.List(fields.Nested(ChatOut))
+
+
+class MessagesOut(Schema):
+    messages = fields.List(fields.Nested(MessageOut))
+    has_more = fields.Boolean()
+
+
+class ContextOut(Schema):
+    messages = fields.List(fields.Nested(MessageOut))
+    has_more_before = fields.Boolean()
+    has_more_after = fields.Boolean()
+
+
+class ErrorBody(Schema):
+    code = fields.String()
+    message = fields.String()
+    fields = fields.Dict()
+
+
+class ErrorOut(Schema):
+    error = fields.Nested(ErrorBody)

@@ -1,0 +1,32 @@
+"""Everything a use case needs, built once per process by create_app()."""
+import random
+
+from chatsvc.config import Config
+from chatsvc.chat.events import Publisher
+from chatsvc.chat.state import TeamStates
+from chatsvc.ids import SnowflakeGenerator
+from chatsvc.store import BulkWriter, Engine
+
+
+class ChatContext:
+    def __init__(self, config: Config, engine: Engine, publisher: Publisher):
+        self.config = config
+        self.engine = engine
+        self.publisher = publisher
+        self.ids = SnowflakeGenerator(config.worker_id)
+        self.bulk = BulkWriter(engine, config.bulk_delay_ms, config.bulk_max_items)
+        self.teams = TeamStates(engine, config.tail_size)
+        self.tokens: dict[str, tuple[str, str]] = {}  # token hash -> (user id, team id)
+        self.random = random.SystemRandom()
+        self._sender = None
+
+    def new_id(self) -> str:
+        return str(self.ids.next_id())
+
+    @property
+    def sender(self):
+        # Imported here: the send path depends on the context, not the other way round.
+        if self._sender is None:
+            from chatsvc.chat.send import MessageSender
+            self._sender = MessageSender(self)
+        return self._sender

@@ -1,0 +1,197 @@
+"""What the process keeps in memory for each team it serves.
+
+DESIGN.md: one process serves a team, so its users, contacts, chats and read markers are
+loaded once (at the team's first use) and then kept current by the same code that writes
+them. Each chat's recent messages are kept as a :class:`Tail`, so history, the chat list
+and unread counts answer without a refresh of the engine.
+"""
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from gevent.event import Event
+
+from chatsvc import store
+from chatsvc.errors import NotFound, Unavailable
+from chatsvc.store import accounts as account_store
+from chatsvc.store import chats as chat_store
+from chatsvc.store import contacts as contact_store
+from chatsvc.store import messages as message_store
+
+
+class Tail:
+    """The latest messages of one chat, ascending by id.
+
+    ``complete`` is True when the tail starts at the chat's first message. While the
+    first load is in flight (``loading``), new messages are still appended and merged
+    with what the engine returns, so none is lost to the race.
+    """
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.messages: list[dict] = []
+        self.by_id: dict[int, dict] = {}
+        self.complete = False
+        self.loaded = Event()
+
+    def fill(self, newest_first: list[dict]):
+        for doc in reversed(newest_first):
+            if doc["id"] not in self.by_id:
+                self._insert(doc)
+        self.complete = len(newest_first) < self.capacity
+        self._trim()
+        self.loaded.set()
+
+    def append(self, doc: dict):
+        self._insert(doc)
+        self._trim()
+
+    def _insert(self, doc: dict):
+        self.by_id[doc["id"]] = doc
+        if not self.messages or self.messages[-1]["id"] < doc["id"]:
+            self.messages.append(doc)
+        else:  # only while merging a load: keep ascending order
+            self.messages.append(doc)
+            self.messages.sort(key=lambda m: m["id"])
+
+    def _trim(self):
+        while len(self.messages) > self.capacity:
+            gone = self.messages.pop(0)
+            del self.by_id[gone["id"]]
+            self.complete = False
+
+    @property
+    def oldest_id(self) -> int | None:
+        return self.messages[0]["id"] if self.messages else None
+
+    def covers(self, before: int | None) -> bool:
+        """True when every message older than ``before`` that we may need is in the tail
+        or the tail reaches the start of the chat."""
+        return self.complete or (bool(self.messages) and before is not None and before > self.oldest_id)
+
+
+@dataclass
+class TeamState:
+    team: dict
+    users: dict[str, dict] = field(default_factory=dict)
+    by_username: dict[str, str] = field(default_factory=dict)
+    contacts: dict[str, set] = field(default_factory=dict)      # owner -> contact ids
+    contact_of: dict[str, set] = field(default_factory=dict)    # contact -> owner ids
+    chats: dict[str, dict] = field(default_factory=dict)
+    member_chats: dict[str, set] = field(default_factory=dict)  # user -> current chat ids
+    reads: dict[str, dict] = field(default_factory=dict)        # chat -> {user: message id}
+    tails: dict[str, Tail] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.team["id"]
+
+    def add_user(self, user: dict):
+        self.users[user["id"]] = user
+        self.by_username[user["username_key"]] = user["id"]
+
+    def add_contact(self, owner_id: str, contact_id: str):
+        self.contacts.setdefault(owner_id, set()).add(contact_id)
+        self.contact_of.setdefault(contact_id, set()).add(owner_id)
+
+    def remove_contact(self, owner_id: str, contact_id: str):
+        self.contacts.get(owner_id, set()).discard(contact_id)
+        self.contact_of.get(contact_id, set()).discard(owner_id)
+
+    def put_chat(self, chat: dict):
+        old = self.chats.get(chat["id"])
+        for uid in (old or {}).get("member_ids", []):
+            self.member_chats.get(uid, set()).discard(chat["id"])
+        self.chats[chat["id"]] = chat
+        for uid in chat["member_ids"]:
+            self.member_chats.setdefault(uid, set()).add(chat["id"])
+
+    def chat_for_member(self, chat_id: str, user_id: str) -> dict:
+        """The chat if the user is a current member; NotFound otherwise (never revealing
+        whether it exists)."""
+        chat = self.chats.get(chat_id)
+        if chat is None or user_id not in chat["member_ids"]:
+            raise NotFound("no such chat")
+        return chat
+
+
+class TeamStates:
+    """Loads each team's state on first use and keeps it. Concurrent first uses of one
+    team wait for a single load."""
+
+    def __init__(self, engine: store.Engine, tail_size: int):
+        self._engine = engine
+        self._tail_size = tail_size
+        self._teams: dict[str, TeamState] = {}
+        self._loading: dict[str, Event] = {}
+        # message id -> chat id for recent messages, so a like or delete by id finds its
+        # chat (and so its routing) without a search that might predate a refresh.
+        self.recent_chat_of: OrderedDict[int, str] = OrderedDict()
+
+    def get(self, team_id: str) -> TeamState:
+        while team_id not in self._teams:
+            pending = self._loading.get(team_id)
+            if pending is not None:
+                pending.wait()
+                continue
+            self._loading[team_id] = Event()
+            try:
+                self._teams[team_id] = self._load(team_id)
+            finally:
+                self._loading.pop(team_id).set()
+        return self._teams[team_id]
+
+    def add(self, state: TeamState):
+        """A team created by this process: nothing to load."""
+        self._teams[state.id] = state
+
+    def _load(self, team_id: str) -> TeamState:
+        engine = self._engine
+        team = account_store.get_team(engine, team_id)
+        if team is None:
+            raise NotFound("no such team")
+        state = TeamState(team)
+        for user in account_store.team_users(engine, team_id):
+            user.pop("_id", None)
+            state.add_user(user)
+        for owner, contact in contact_store.of_team(engine, team_id):
+            state.add_contact(owner, contact)
+        for chat in chat_store.of_team(engine, team_id):
+            chat.pop("_id", None)
+            state.put_chat(chat)
+        for read in chat_store.reads_of_team(engine, team_id):
+            state.reads.setdefault(read["chat_id"], {})[read["user_id"]] = read["message_id"]
+        return state
+
+    def remember_message(self, message_id: int, chat_id: str, limit: int = 200_000):
+        self.recent_chat_of[message_id] = chat_id
+        if len(self.recent_chat_of) > limit:
+            self.recent_chat_of.popitem(last=False)
+
+    def tails(self, state: TeamState, chat_ids) -> dict[str, Tail]:
+        """The tails of these chats, loading every missing one in a single _msearch."""
+        missing = [cid for cid in chat_ids if cid not in state.tails]
+        for cid in missing:
+            state.tails[cid] = Tail(self._tail_size)
+        if missing:
+            try:
+                loaded = message_store.tails(self._engine, missing, self._tail_size)
+            except BaseException:
+                for cid in missing:  # let the next caller retry the load
+                    state.tails.pop(cid, None).loaded.set()
+                raise
+            for cid in missing:
+                tail = state.tails[cid]
+                tail.fill(loaded[cid])
+                for doc in tail.messages:
+                    self.remember_message(doc["id"], cid)
+        result = {}
+        for cid in chat_ids:
+            tail = state.tails[cid]
+            tail.loaded.wait()
+            if state.tails.get(cid) is not tail:  # its load failed in another greenlet
+                raise Unavailable("could not load this chat's history; retry later")
+            result[cid] = tail
+        return result
+
+    def tail(self, state: TeamState, chat_id: str) -> Tail:
+        return self.tails(state, [chat_id])[chat_id]

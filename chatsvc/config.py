@@ -1,0 +1,105 @@
+"""Every setting of the service, read from ``CHATSVC_*`` environment variables.
+
+``Config.from_env()`` validates each value and raises :class:`ConfigError` naming the
+variable and what it accepts, so a typo stops the process at start-up with a clear line
+instead of surfacing later as a strange failure.
+"""
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import Mapping
+from urllib.parse import urlparse
+
+
+class ConfigError(ValueError):
+    """A CHATSVC_* variable holds a value the service cannot use."""
+
+
+_PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+def _url(value: str) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    return value.rstrip("/")
+
+
+def _prefix(value: str) -> str:
+    if not _PREFIX_RE.match(value):
+        raise ValueError(
+            "must be 1-40 characters of lowercase letters, digits, '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def _secret(value: str) -> str:
+    if len(value) < 16:
+        raise ValueError("must be at least 16 characters")
+    return value
+
+
+def _bounded(kind, low, high):
+    def parse(value: str):
+        try:
+            number = kind(value)
+        except ValueError:
+            raise ValueError(f"must be a {kind.__name__}") from None
+        if not low <= number <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return number
+
+    return parse
+
+
+def _setting(default, parse, help_text):
+    return field(default=default, metadata={"parse": parse, "help": help_text})
+
+
+@dataclass(frozen=True)
+class Config:
+    search_url: str = _setting("http://127.0.0.1:9200", _url, "the OpenSearch cluster")
+    index_prefix: str = _setting("chatsvc", _prefix, "prefix of every index and template")
+    secret: str = _setting(
+        "dev-only-secret-change-me", _secret, "server secret, peppers token hashes"
+    )
+    index_shards: int = _setting(1, _bounded(int, 1, 64), "primary shards per index")
+    index_replicas: int = _setting(0, _bounded(int, 0, 5), "replicas per index")
+    engine_pool_size: int = _setting(64, _bounded(int, 1, 1024), "engine connections")
+    engine_timeout: float = _setting(10.0, _bounded(float, 0.1, 300), "engine timeout, s")
+    worker_id: int = _setting(0, _bounded(int, 0, 1023), "snowflake worker number")
+    presence_grace: float = _setting(5.0, _bounded(float, 0, 3600), "offline grace, s")
+    heartbeat_timeout: float = _setting(60.0, _bounded(float, 1, 3600), "silence limit, s")
+    auth_timeout: float = _setting(10.0, _bounded(float, 0.5, 600), "first-frame deadline, s")
+    max_frame_bytes: int = _setting(65536, _bounded(int, 1024, 16 << 20), "WS frame limit")
+    max_request_bytes: int = _setting(1 << 20, _bounded(int, 1024, 64 << 20), "REST body limit")
+    max_body_chars: int = _setting(10000, _bounded(int, 1, 100000), "message length limit")
+    frame_rate: float = _setting(50.0, _bounded(float, 0.1, 1e6), "frames/s per connection")
+    frame_burst: int = _setting(100, _bounded(int, 1, 1000000), "frame burst per connection")
+    outbox_size: int = _setting(2000, _bounded(int, 10, 1000000), "queued events per conn")
+    bulk_delay_ms: float = _setting(2.0, _bounded(float, 0, 1000), "group-commit window")
+    bulk_max_items: int = _setting(1000, _bounded(int, 1, 100000), "docs per _bulk")
+    tail_size: int = _setting(300, _bounded(int, 10, 100000), "messages cached per chat")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "Config":
+        values = {}
+        for f in dataclasses.fields(cls):
+            name = "CHATSVC_" + f.name.upper()
+            raw = environ.get(name)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[f.name] = f.metadata["parse"](raw.strip())
+            except ValueError as exc:
+                raise ConfigError(f"{name}={raw!r}: {exc}") from None
+        return cls(**values)
+
+    @classmethod
+    def describe(cls):
+        """(variable, default, help) for every setting: the README's table."""
+        return [
+            ("CHATSVC_" + f.name.upper(), f.default, f.metadata["help"])
+            for f in dataclasses.fields(cls)
+        ]

@@ -1,0 +1,74 @@
+"""Teams, users, tokens and uniqueness claims."""
+from chatsvc.store.engine import ConflictError, Engine, NotFoundError
+from chatsvc.store.scan import scan
+
+
+def claim(engine: Engine, key: str, owner_id: str, created_at: str) -> bool:
+    """Take the unique ``key`` (e.g. a team name) for ``owner_id``; False if already taken.
+
+    The engine's create-if-absent is the arbiter, so two processes racing for the same
+    name cannot both win.
+    """
+    try:
+        engine.call("index", index=engine.index("claims"), id=key, op_type="create",
+                    body={"owner_id": owner_id, "created_at": created_at})
+        return True
+    except ConflictError:
+        return False
+
+
+def claim_owner(engine: Engine, key: str) -> str | None:
+    try:
+        return engine.call("get", index=engine.index("claims"), id=key)["_source"]["owner_id"]
+    except NotFoundError:
+        return None
+
+
+def put_team(engine: Engine, team: dict):
+    engine.call("index", index=engine.index("teams"), id=team["id"], body=team)
+
+
+def get_team(engine: Engine, team_id: str) -> dict | None:
+    try:
+        return engine.call("get", index=engine.index("teams"), id=team_id)["_source"]
+    except NotFoundError:
+        return None
+
+
+def put_user(engine: Engine, user: dict):
+    engine.call("index", index=engine.index("users"), id=user["id"], body=user)
+
+
+def get_user(engine: Engine, user_id: str) -> dict | None:
+    try:
+        return engine.call("get", index=engine.index("users"), id=user_id)["_source"]
+    except NotFoundError:
+        return None
+
+
+def team_users(engine: Engine, team_id: str) -> list[dict]:
+    return list(scan(engine, engine.index("users"), {"term": {"team_id": team_id}}))
+
+
+def set_last_seen(engine: Engine, user_id: str, when: str):
+    engine.call("update", index=engine.index("users"), id=user_id, body={"doc": {"last_seen": when}})
+
+
+def put_token(engine: Engine, token_hash: str, user_id: str, team_id: str, created_at: str):
+    engine.call("index", index=engine.index("tokens"), id=token_hash,
+                body={"user_id": user_id, "team_id": team_id, "created_at": created_at})
+
+
+def get_token(engine: Engine, token_hash: str) -> dict | None:
+    """A realtime GET: a token works the moment login returns it."""
+    try:
+        return engine.call("get", index=engine.index("tokens"), id=token_hash)["_source"]
+    except NotFoundError:
+        return None
+
+
+def delete_token(engine: Engine, token_hash: str):
+    try:
+        engine.call("delete", index=engine.index("tokens"), id=token_hash)
+    except NotFoundError:
+        pass

@@ -1,0 +1,82 @@
+"""The engine's ``_bulk`` behind group commit.
+
+:class:`BulkWriter` takes lists of :class:`Op` from many greenlets and sends them in as
+few ``_bulk`` requests as possible (see chatsvc.batching). Nothing is refreshed:
+durability comes from the engine's translog, read-your-writes from the caches in chat/.
+"""
+from dataclasses import dataclass
+
+from chatsvc.batching import GroupCommit
+from chatsvc.errors import Unavailable
+from chatsvc.store.engine import Engine
+
+
+@dataclass
+class Op:
+    """One bulk action: ``action`` is index, create, update or delete."""
+    action: str
+    index: str
+    id: str
+    source: dict | None = None
+    routing: str | None = None
+
+    def lines(self) -> list:
+        meta = {"_index": self.index, "_id": self.id}
+        if self.routing is not None:
+            meta["routing"] = self.routing
+        if self.action == "update":
+            meta["retry_on_conflict"] = 5
+        return [{self.action: meta}] if self.action == "delete" else [{self.action: meta}, self.source]
+
+
+@dataclass
+class OpResult:
+    status: int
+    error: dict | None = None
+    result: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+    def raise_for_failure(self):
+        """Unavailable for the engine's transient refusals, RuntimeError for the rest."""
+        if self.ok:
+            return
+        if self.status in (429, 503) or self.status >= 500:
+            raise Unavailable("the search engine could not store this; retry later")
+        raise RuntimeError(f"engine refused a write: {self.status} {self.error}")
+
+
+class BulkWriter:
+    def __init__(self, engine: Engine, delay_ms: float = 2.0, max_items: int = 1000):
+        self._engine = engine
+        self._commit = GroupCommit(self._send, delay_ms, max_items, weight=len)
+
+    @property
+    def batches(self) -> int:
+        return self._commit.batches
+
+    def write(self, ops: list[Op]) -> list[OpResult]:
+        """Store ``ops`` in the next ``_bulk`` and return their results, in order.
+
+        Raises Unavailable when the engine could not be reached: then none of them is
+        known to be stored.
+        """
+        return self._commit.submit(list(ops)) if ops else []
+
+    def _send(self, batches: list[list[Op]]) -> list[list[OpResult]]:
+        body = [line for ops in batches for op in ops for line in op.lines()]
+        items = iter(self._engine.call("bulk", body=body)["items"])
+        results = []
+        for ops in batches:
+            mine = []
+            for _ in ops:
+                (item,) = next(items).values()
+                mine.append(OpResult(item.get("status", 500), item.get("error"), item.get("result")))
+            results.append(mine)
+        return results

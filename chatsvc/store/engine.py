@@ -1,0 +1,68 @@
+"""The OpenSearch client behind one small facade.
+
+``Engine`` holds the client and the index names of one deployment (its prefix). Every
+call into the engine goes through :meth:`Engine.call`, which turns "the engine is not
+there" (refused, timed out, cluster blocked) into :class:`chatsvc.errors.Unavailable`, so
+callers above store/ see one error whatever the transport did.
+"""
+from opensearchpy import OpenSearch
+from opensearchpy import exceptions as os_errors
+
+from chatsvc.errors import Unavailable
+
+# Errors that mean "nothing was done, try later" rather than "your request is wrong".
+_UNAVAILABLE = (os_errors.ConnectionError, os_errors.ConnectionTimeout)
+_UNAVAILABLE_STATUS = {429, 502, 503, 504}
+
+NotFoundError = os_errors.NotFoundError
+ConflictError = os_errors.ConflictError
+TransportError = os_errors.TransportError
+
+
+class Engine:
+    def __init__(self, url: str, prefix: str, pool_size: int = 64, timeout: float = 10.0,
+                 shards: int = 1, replicas: int = 0):
+        self.url = url
+        self.prefix = prefix
+        self.shards = shards
+        self.replicas = replicas
+        self.client = OpenSearch(
+            hosts=[url],
+            pool_maxsize=pool_size,
+            timeout=timeout,
+            max_retries=0,
+            retry_on_timeout=False,
+        )
+
+    # -- index names ---------------------------------------------------------------
+    def index(self, kind: str) -> str:
+        return f"{self.prefix}-{kind}"
+
+    def messages_index(self, month: str) -> str:
+        """``month`` is YYYY.MM."""
+        return f"{self.prefix}-messages-{month}"
+
+    @property
+    def messages_pattern(self) -> str:
+        return f"{self.prefix}-messages-*"
+
+    # -- calls ---------------------------------------------------------------------
+    def call(self, method: str, *args, **kwargs):
+        """Run ``client.<method>`` (dotted for namespaces, e.g. ``indices.create``)."""
+        target = self.client
+        for part in method.split("."):
+            target = getattr(target, part)
+        try:
+            return target(*args, **kwargs)
+        except _UNAVAILABLE as exc:
+            raise Unavailable("the search engine is unavailable; nothing was accepted, retry later") from exc
+        except TransportError as exc:
+            if isinstance(exc.status_code, int) and exc.status_code in _UNAVAILABLE_STATUS:
+                raise Unavailable("the search engine is overloaded or unavailable; retry later") from exc
+            raise
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except Exception:
+            return False

@@ -1,0 +1,91 @@
+"""Index templates and the indices made from them.
+
+Each file in ``index_templates/`` describes one document kind. A template named
+``<prefix>-<kind>`` is put for each (idempotent: PUT replaces it with the same content),
+and the fixed indices are created when missing. A ``"partitioned": true`` template matches
+``<prefix>-<kind>-*``: its monthly indices are created on first write (and the current
+month's at bootstrap, so searches and readiness have something to point at).
+"""
+import json
+import os
+from datetime import datetime, timezone
+
+from chatsvc.store.engine import Engine, TransportError
+
+TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "index_templates")
+
+
+def load_templates(directory: str = TEMPLATE_DIR) -> dict:
+    """{kind: template file content} for every JSON file in the folder."""
+    templates = {}
+    for name in sorted(os.listdir(directory)):
+        if name.endswith(".json"):
+            with open(os.path.join(directory, name)) as f:
+                templates[name[:-5]] = json.load(f)
+    return templates
+
+
+def template_body(engine: Engine, kind: str, spec: dict) -> dict:
+    base = engine.index(kind)
+    pattern = f"{base}-*" if spec.get("partitioned") else base
+    template = json.loads(json.dumps(spec["template"]))
+    index_settings = template.setdefault("settings", {}).setdefault("index", {})
+    index_settings.setdefault("number_of_shards", engine.shards)
+    index_settings.setdefault("number_of_replicas", engine.replicas)
+    return {
+        "index_patterns": [pattern],
+        # Longer prefixes win over shorter ones that happen to match the same names.
+        "priority": 100 + len(engine.prefix),
+        "template": template,
+        "_meta": {"managed_by": "chatsvc", "kind": kind},
+    }
+
+
+def current_month() -> str:
+    return datetime.now(timezone.utc).strftime("%Y.%m")
+
+
+def fixed_indices(engine: Engine, templates: dict) -> list[str]:
+    names = []
+    for kind, spec in templates.items():
+        if spec.get("partitioned"):
+            names.append(f"{engine.index(kind)}-{current_month()}")
+        else:
+            names.append(engine.index(kind))
+    return names
+
+
+def bootstrap(engine: Engine, templates: dict | None = None) -> list[str]:
+    """Put every template and create every missing index. Safe to run any number of times.
+
+    Returns the names of the indices it created (empty when all existed).
+    """
+    templates = templates if templates is not None else load_templates()
+    for kind, spec in templates.items():
+        engine.call("indices.put_index_template", name=engine.index(kind),
+                    body=template_body(engine, kind, spec))
+    created = []
+    for name in fixed_indices(engine, templates):
+        try:
+            engine.call("indices.create", index=name)
+            created.append(name)
+        except TransportError as exc:
+            if exc.error != "resource_already_exists_exception":
+                raise
+    if created:
+        engine.call("cluster.health", index=",".join(created), wait_for_status="yellow",
+                    params={"request_timeout": 60})
+    return created
+
+
+def is_ready(engine: Engine, templates: dict | None = None) -> tuple[bool, str]:
+    """(ready, reason): the engine answers and every fixed index exists."""
+    templates = templates if templates is not None else load_templates()
+    try:
+        names = [engine.index(kind) for kind, spec in templates.items() if not spec.get("partitioned")]
+        missing = [n for n in names if not engine.client.indices.exists(index=n)]
+    except Exception as exc:  # any failure to talk to the engine means "not ready"
+        return False, f"search engine unreachable: {type(exc).__name__}"
+    if missing:
+        return False, "missing indices: " + ", ".join(missing)
+    return True, "ok"

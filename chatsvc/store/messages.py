@@ -1,0 +1,116 @@
+"""Message documents: writes as bulk operations, reads of history pages and tails.
+
+A message lives in ``<prefix>-messages-YYYY.MM`` (the month of its id) and is routed by
+its chat, so one chat's history is on one shard and reads name that shard.
+"""
+from chatsvc.ids import id_datetime
+from chatsvc.store.bulk import Op
+from chatsvc.store.engine import Engine
+
+_IGNORE_MISSING = {"ignore_unavailable": "true", "allow_no_indices": "true"}
+
+
+def index_for(engine: Engine, message_id: int) -> str:
+    return engine.messages_index(id_datetime(message_id).strftime("%Y.%m"))
+
+
+def write_op(engine: Engine, doc: dict) -> Op:
+    return Op("index", index_for(engine, doc["id"]), str(doc["id"]), doc, routing=doc["chat_id"])
+
+
+def idempotency_key(sender_id: str, client_msg_id: str) -> str:
+    return f"{sender_id}:{client_msg_id}"
+
+
+def idempotency_op(engine: Engine, key: str, message_id: int, chat_id: str, created_at: str) -> Op:
+    # "create" fails with 409 if another writer (another process) claimed the key first.
+    return Op("create", engine.index("idempotency"), key,
+              {"message_id": message_id, "chat_id": chat_id, "created_at": created_at})
+
+
+def release_idempotency_op(engine: Engine, key: str) -> Op:
+    return Op("delete", engine.index("idempotency"), key)
+
+
+def lookup_idempotency(engine: Engine, keys: list[str]) -> dict[str, dict]:
+    """{key: {message_id, chat_id}} for the keys already used; one realtime _mget."""
+    if not keys:
+        return {}
+    docs = engine.call("mget", index=engine.index("idempotency"), body={"ids": keys})["docs"]
+    return {d["_id"]: d["_source"] for d in docs if d.get("found")}
+
+
+def get_many(engine: Engine, refs: list[tuple[int, str]]) -> dict[int, dict]:
+    """{id: doc} for (message_id, chat_id) pairs; realtime, one _mget."""
+    if not refs:
+        return {}
+    body = {"docs": [{"_index": index_for(engine, mid), "_id": str(mid), "routing": chat_id}
+                     for mid, chat_id in refs]}
+    docs = engine.call("mget", body=body, params={"ignore_unavailable": "true"})["docs"]
+    return {int(d["_id"]): d["_source"] for d in docs if d.get("found")}
+
+
+def update(engine: Engine, message: dict, script: str, params: dict, wait: bool = False):
+    """Run a painless update on one message. ``wait`` waits for the next refresh, so a
+    removal is already invisible to search when the call returns."""
+    engine.call("update", index=index_for(engine, message["id"]), id=str(message["id"]),
+                routing=message["chat_id"], retry_on_conflict=5,
+                refresh="wait_for" if wait else "false",
+                body={"script": {"lang": "painless", "source": script, "params": params}})
+
+
+def _visible_to(viewer_id: str | None) -> list:
+    return [{"term": {"hidden_for": viewer_id}}] if viewer_id else []
+
+
+def page(engine: Engine, chat_id: str, *, before: int | None = None, after: int | None = None,
+         limit: int = 50, viewer_id: str | None = None) -> list[dict]:
+    """Up to ``limit`` messages of a chat between the cursors, nearest the cursor first:
+    descending below ``before`` (or the latest), ascending above ``after``."""
+    bounds = {}
+    if before is not None:
+        bounds["lt"] = before
+    if after is not None:
+        bounds["gt"] = after
+    query = {"bool": {"filter": [{"term": {"chat_id": chat_id}}] +
+                      ([{"range": {"id": bounds}}] if bounds else []),
+                      "must_not": _visible_to(viewer_id)}}
+    order = "asc" if after is not None and before is None else "desc"
+    body = {"query": query, "size": limit, "sort": [{"id": order}], "track_total_hits": False}
+    hits = engine.call("search", index=engine.messages_pattern, routing=chat_id, body=body,
+                       params=_IGNORE_MISSING)["hits"]["hits"]
+    return [h["_source"] for h in hits]
+
+
+def tails(engine: Engine, chat_ids: list[str], size: int) -> dict[str, list[dict]]:
+    """The latest ``size`` messages of each chat, newest first: one _msearch for all."""
+    if not chat_ids:
+        return {}
+    body = []
+    for chat_id in chat_ids:
+        body.append({"index": engine.messages_pattern, "routing": chat_id,
+                     "ignore_unavailable": True, "allow_no_indices": True})
+        body.append({"query": {"term": {"chat_id": chat_id}}, "size": size,
+                     "sort": [{"id": "desc"}], "track_total_hits": False})
+    responses = engine.call("msearch", body=body)["responses"]
+    out = {}
+    for chat_id, resp in zip(chat_ids, responses):
+        if "error" in resp:
+            raise RuntimeError(f"tail query failed for chat {chat_id}: {resp['error']}")
+        out[chat_id] = [h["_source"] for h in resp["hits"]["hits"]]
+    return out
+
+
+def find_by_id(engine: Engine, message_id: int) -> dict | None:
+    """A message by id when its chat is unknown: a search (sees only refreshed data)."""
+    body = {"query": {"term": {"id": message_id}}, "size": 1}
+    hits = engine.call("search", index=index_for(engine, message_id), body=body,
+                       params=_IGNORE_MISSING)["hits"]["hits"]
+    return hits[0]["_source"] if hits else None
+
+
+def script_op(engine: Engine, message: dict, script: str, params: dict) -> Op:
+    """A painless update of one message as a bulk operation."""
+    return Op("update", index_for(engine, message["id"]), str(message["id"]),
+              {"script": {"lang": "painless", "source": script, "params": params}},
+              routing=message["chat_id"])

@@ -1,0 +1,45 @@
+"""marshmallow fields shared by REST schemas (api/) and WebSocket frames (gateway/), so a
+message body or a client_msg_id is validated by one rule whichever way it arrives."""
+import re
+
+from marshmallow import ValidationError, fields, validate
+
+from chatsvc.ids import parse_id
+
+MAX_BODY_CHARS = 10000  # PROTOCOL.md: 1..10,000 characters after trimming
+CLIENT_MSG_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+USERNAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+
+
+class Body(fields.String):
+    """Message text: trimmed, then 1..MAX_BODY_CHARS characters."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not text:
+            raise ValidationError("must not be empty or only whitespace")
+        if len(text) > MAX_BODY_CHARS:
+            raise ValidationError(f"must be at most {MAX_BODY_CHARS} characters")
+        return text
+
+
+class Id(fields.String):
+    """A 64-bit id sent as a decimal string (numbers are accepted too); loads as a string."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise ValidationError("must be an id (a decimal string)")
+        number = parse_id(value)
+        if number is None:
+            raise ValidationError("must be an id (a decimal string)")
+        return str(number)
+
+
+def client_msg_id(**kwargs):
+    return fields.String(required=True, validate=validate.Regexp(
+        CLIENT_MSG_ID, error="must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'"), **kwargs)
+
+
+def username(**kwargs):
+    return fields.String(validate=validate.Regexp(
+        USERNAME, error="must be 1-32 characters of A-Z, a-z, 0-9, '_', '.' or '-'"), **kwargs)

@@ -1,0 +1,106 @@
+"""Test session: a real OpenSearch, a unique index prefix, and a real gunicorn server.
+
+The engine at CHATSVC_SEARCH_URL (default http://127.0.0.1:9200) is used when it answers;
+otherwise ``scripts/search-engine start`` starts one, once per session. If it cannot be
+started the whole session fails loudly: nothing here is skipped or faked.
+"""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+import requests
+
+from tests.helpers import Api, engine_answers
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENGINE_URL = os.environ.get("CHATSVC_SEARCH_URL", "http://127.0.0.1:9200").rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def engine_url():
+    if not engine_answers(ENGINE_URL):
+        port = ENGINE_URL.rsplit(":", 1)[-1]
+        result = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "search-engine"),
+                                 "start", "--port", port])
+        if result.returncode != 0 or not engine_answers(ENGINE_URL):
+            pytest.fail(f"the search engine at {ENGINE_URL} could not be started "
+                        "(scripts/search-engine start failed); tests need a real engine", pytrace=False)
+    return ENGINE_URL
+
+
+@pytest.fixture(scope="session")
+def index_prefix(engine_url):
+    """A prefix of this run's own: its indices and templates are removed at the end."""
+    prefix = f"test-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    requests.delete(f"{engine_url}/{prefix}-*", params={"expand_wildcards": "all"}, timeout=60)
+    requests.delete(f"{engine_url}/_index_template/{prefix}-*", timeout=60)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """A gunicorn (gevent worker) serving the app, as production runs it."""
+
+    def __init__(self, engine_url: str, prefix: str, **settings):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = dict(os.environ, CHATSVC_SEARCH_URL=engine_url, CHATSVC_INDEX_PREFIX=prefix,
+                        CHATSVC_BIND=f"127.0.0.1:{self.port}", CHATSVC_PRESENCE_GRACE="1",
+                        CHATSVC_SECRET="test-secret-for-this-session")
+        self.env.update({f"CHATSVC_{k.upper()}": str(v) for k, v in settings.items()})
+        self.proc = None
+        self.log_path = os.path.join(ROOT, "var", "test-logs", f"server-{self.port}.log")
+
+    def start(self, timeout: float = 60):
+        os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
+        gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or "gunicorn"
+        self.proc = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT,
+                                     env=self.env, stdout=open(self.log_path, "ab"),
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early; see {self.log_path}")
+            try:
+                if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"server not ready within {timeout}s; see {self.log_path}")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+
+@pytest.fixture(scope="session")
+def server(engine_url, index_prefix):
+    """One real server for the session (state is isolated per test by unique teams)."""
+    srv = ServerProcess(engine_url, index_prefix).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def api(server):
+    return Api(server.url)
