@@ -9,7 +9,7 @@ import os
 
 from flask import Flask
 
-from chatsvc import api, gateway, web
+from chatsvc import api, cli, gateway, web
 from chatsvc.chat import accounts, people
 from chatsvc.chat.context import ChatContext
 from chatsvc.config import Config
@@ -44,7 +44,7 @@ def create_app(config: Config | None = None, *, init_indices: bool = True) -> Fl
     gateway.init_app(app, gateway.Gateway(config, hub, ctx, authenticate))
     api.init_app(app)
     app.register_blueprint(web.bp)
-    _register_cli(app)
+    cli.register(app)
     return app
 
 
@@ -55,17 +55,3 @@ def _bootstrap_quietly(engine: Engine):
         bootstrap(engine)
     except Exception as exc:
         log.warning("index bootstrap failed (engine at %s): %s", engine.url, exc)
-
-
-def _register_cli(app: Flask):
-    import click
-
-    @app.cli.group("chatsvc")
-    def group():
-        """chatsvc administration."""
-
-    @group.command("init-indices")
-    def init_indices():
-        """Apply the index templates and create the indices (idempotent)."""
-        created = bootstrap(app.extensions["chatsvc"].engine)
-        click.echo("created: " + (", ".join(created) if created else "nothing (all present)"))
