@@ -77,6 +77,7 @@ class Config:
     max_body_chars: int = _setting(10000, _bounded(int, 1, 100000), "message length limit")
     frame_rate: float = _setting(50.0, _bounded(float, 0.1, 1e6), "frames/s per connection")
     frame_burst: int = _setting(100, _bounded(int, 1, 1000000), "frame burst per connection")
+    sends_in_flight: int = _setting(16, _bounded(int, 1, 1000), "pipelined sends per connection")
     outbox_size: int = _setting(2000, _bounded(int, 10, 1000000), "queued events per conn")
     bulk_delay_ms: float = _setting(2.0, _bounded(float, 0, 1000), "group-commit window")
     bulk_max_items: int = _setting(1000, _bounded(int, 1, 100000), "docs per _bulk")

@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 
+from gevent.pool import Pool
 from simple_websocket import ConnectionClosed
 
 from chatsvc.errors import ChatError, InternalError, RateLimited, Unauthorized
@@ -88,6 +89,7 @@ class Gateway:
 
     def _read_loop(self, conn):
         bucket = TokenBucket(self.config.frame_rate, self.config.frame_burst)
+        pool = Pool(self.config.sends_in_flight)
         while not conn.closed:
             raw = conn.ws.receive(timeout=self.config.heartbeat_timeout)
             if raw is None:
@@ -100,22 +102,33 @@ class Gateway:
                 ref = codec.peek_ref(_try_json(raw))
                 self._error(conn, RateLimited("too many frames; slow down"), ref)
                 continue
-            self._handle(conn, raw)
+            self._handle(conn, raw, pool)
 
-    def _handle(self, conn, raw):
-        ref = None
+    def _handle(self, conn, raw, pool):
         try:
             kind, ref, data = codec.decode(raw)
+        except ChatError as exc:
+            self._error(conn, exc, getattr(exc, "ref", None))
+            return
+        if kind == "send":
+            # Sends are pipelined: each waits only for its own group commit, so one
+            # connection may have several in flight (the pool bounds how many).
+            pool.spawn(self._run, conn, kind, ref, data)
+        else:
+            self._run(conn, kind, ref, data)
+
+    def _run(self, conn, kind, ref, data):
+        try:
             if kind == "auth":
                 self._answer(conn, {"type": "ok"}, ref)  # already authenticated: harmless
                 return
             self._answer(conn, HANDLERS[kind](self.ctx, conn.user, data), ref)
         except ChatError as exc:
-            self._error(conn, exc, ref if ref is not None else getattr(exc, "ref", None))
+            self._error(conn, exc, ref)
         except ConnectionClosed:
-            raise
+            pass
         except Exception:
-            log.exception("frame failed")
+            log.exception("%s frame failed", kind)
             self._error(conn, InternalError("internal error"), ref)
 
 

@@ -1,0 +1,296 @@
+"""scripts/bench send: the send path under load, beside the engine's own _bulk rate.
+
+Against a running server (``--url``) and its engine (``--engine``), in one run:
+
+1. raw:        the engine's ``_bulk`` rate for the same message documents (concurrent
+               bulk requests into a scratch index made from the messages template);
+2. throughput: ``--senders`` WebSocket connections, each in its own 10-member chat, send
+               as fast as acks come back (``--window`` frames in flight each) for
+               ``--seconds``; reports acked messages/s and the ratio to the raw rate;
+3. latency:    10-member chats with every member connected; ``--rate`` messages/s in
+               total, paced; reports send -> delivery latency p50/p99 over every
+               delivered ``message`` event.
+
+Numbers are medians of what one run saw; the machine is shared, so compare ratios.
+"""
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+
+import gevent  # noqa: E402
+import gevent.lock  # noqa: E402
+import gevent.pool  # noqa: E402
+import requests  # noqa: E402
+import websocket  # noqa: E402
+from gevent.event import Event  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from chatsvc.ids import SnowflakeGenerator, format_time, id_datetime  # noqa: E402
+from chatsvc.store import Engine  # noqa: E402
+from chatsvc.store.indices import load_templates, template_body  # noqa: E402
+
+WORDS = ("deploy build release ticket review merge branch the a to we it is on for "
+         "server latency cache index query lunch meeting tomorrow today ok thanks").split()
+
+
+def percentile(values, p):
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def body_text(i: int) -> str:
+    return " ".join(WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(8 + i % 10))
+
+
+# -- setup through the public API -----------------------------------------------------
+
+def make_team(url: str, members: int) -> tuple[dict, list[dict]]:
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    r = requests.post(f"{url}/api/teams", json={"name": name, "username": "u0", "display_name": "User 0",
+                                                "password": "password123"}, timeout=30)
+    r.raise_for_status()
+    created = r.json()
+    team = created["team"]
+    users = [{"user": created["user"], "token": created["token"]}]
+
+    def signup(i):
+        r = requests.post(f"{url}/api/auth/signup", json={
+            "team": team["name"], "invite_code": team["invite_code"], "username": f"u{i}",
+            "display_name": f"User {i}", "password": "password123"}, timeout=60)
+        r.raise_for_status()
+        return r.json()
+
+    pool = gevent.pool.Pool(8)
+    users += list(pool.imap(signup, range(1, members)))
+    return team, users
+
+
+def make_chat(url: str, owner: dict, members: list[dict]) -> str:
+    r = requests.post(f"{url}/api/chats", headers={"Authorization": f"Bearer {owner['token']}"},
+                      json={"member_ids": [m["user"]["id"] for m in members], "title": "bench"}, timeout=30)
+    r.raise_for_status()
+    return r.json()["id"]
+
+
+class Client:
+    """One authenticated WebSocket; a reader greenlet dispatches frames to callbacks."""
+
+    def __init__(self, ws_url: str, token: str):
+        self.sock = websocket.create_connection(ws_url, timeout=60)
+        self.sock.send(json.dumps({"type": "auth", "token": token}))
+        while json.loads(self.sock.recv())["type"] != "ready":
+            pass
+        self.on_frame = None
+        self.errors = 0
+        self.reader = gevent.spawn(self._read)
+
+    def _read(self):
+        try:
+            while True:
+                frame = json.loads(self.sock.recv())
+                if frame["type"] == "error":
+                    self.errors += 1
+                if self.on_frame:
+                    self.on_frame(frame)
+        except Exception:
+            pass
+
+    def send(self, frame: dict):
+        self.sock.send(json.dumps(frame))
+
+    def close(self):
+        self.reader.kill(block=False)
+        try:
+            self.sock.close()
+        except Exception:
+            pass
+
+
+# -- 1. the engine's raw _bulk rate -----------------------------------------------------
+
+def raw_bulk_rate(engine_url: str, docs: int, batch: int, concurrency: int) -> float:
+    engine = Engine(engine_url, f"benchraw-{uuid.uuid4().hex[:6]}", pool_size=concurrency + 2)
+    spec = load_templates()["messages"]
+    engine.call("indices.put_index_template", name=engine.index("messages"),
+                body=template_body(engine, "messages", spec))
+    ids = SnowflakeGenerator(1)
+    chats = [str(1000 + i) for i in range(40)]
+
+    def doc(i):
+        mid = ids.next_id()
+        return mid, {"id": mid, "chat_id": chats[i % len(chats)], "team_id": "1", "sender_id": "2",
+                     "body": body_text(i), "created_at": format_time(id_datetime(mid)),
+                     "client_msg_id": f"c{i}", "liked_by": [], "like_count": 0, "hidden_for": [],
+                     "deleted": False}
+
+    bodies = []
+    for start in range(0, docs, batch):
+        lines = []
+        for i in range(start, min(docs, start + batch)):
+            mid, d = doc(i)
+            index = engine.messages_index(id_datetime(mid).strftime("%Y.%m"))
+            lines += [{"index": {"_index": index, "_id": str(mid), "routing": d["chat_id"]}}, d]
+        bodies.append(lines)
+    # warm-up creates the monthly index outside the timed part
+    engine.call("bulk", body=bodies[0][:2])
+    pending = list(bodies)
+    t0 = time.perf_counter()
+
+    def worker():
+        while pending:
+            engine.call("bulk", body=pending.pop())
+
+    gevent.joinall([gevent.spawn(worker) for _ in range(concurrency)], raise_error=True)
+    elapsed = time.perf_counter() - t0
+    engine.call("indices.delete", index=f"{engine.prefix}-*")
+    engine.call("indices.delete_index_template", name=engine.index("messages"))
+    return docs / elapsed
+
+
+# -- 2. acked throughput -----------------------------------------------------------------
+
+def throughput(url: str, senders: int, window: int, seconds: float) -> dict:
+    team, users = make_team(url, senders * 10)
+    ws_url = url.replace("http", "ws", 1) + "/ws"
+    chat_ids = [make_chat(url, users[i * 10], users[i * 10 + 1:(i + 1) * 10]) for i in range(senders)]
+    clients = [Client(ws_url, users[i * 10]["token"]) for i in range(senders)]
+    acked = [0]
+    errors = [0]
+    stop_at = [None]
+
+    def run(client: Client, chat_id: str):
+        slots = gevent.lock.BoundedSemaphore(window)
+        counter = [0]
+
+        def on_frame(frame):
+            if frame["type"] in ("ack", "error"):
+                if frame["type"] == "ack":
+                    acked[0] += 1
+                else:
+                    errors[0] += 1
+                slots.release()
+
+        client.on_frame = on_frame
+        while time.perf_counter() < stop_at[0]:
+            slots.acquire()
+            counter[0] += 1
+            client.send({"type": "send", "chat_id": chat_id, "body": body_text(counter[0]),
+                         "client_msg_id": uuid.uuid4().hex, "ref": str(counter[0])})
+
+    # warm-up: load every chat's tail, fill connection pools
+    stop_at[0] = time.perf_counter() + 1.0
+    gevent.joinall([gevent.spawn(run, c, cid) for c, cid in zip(clients, chat_ids)])
+    gevent.sleep(1.0)
+    acked[0] = errors[0] = 0
+    t0 = time.perf_counter()
+    stop_at[0] = t0 + seconds
+    gevent.joinall([gevent.spawn(run, c, cid) for c, cid in zip(clients, chat_ids)])
+    gevent.sleep(0.5)  # let the last acks in
+    elapsed = time.perf_counter() - t0
+    for c in clients:
+        c.close()
+    return {"acked_per_s": acked[0] / elapsed, "acked": acked[0], "errors": errors[0]}
+
+
+# -- 3. delivery latency at a fixed rate -------------------------------------------------
+
+def latency(url: str, chats: int, rate: float, seconds: float) -> dict:
+    team, users = make_team(url, chats * 10)
+    ws_url = url.replace("http", "ws", 1) + "/ws"
+    groups = [users[i * 10:(i + 1) * 10] for i in range(chats)]
+    chat_ids = [make_chat(url, g[0], g[1:]) for g in groups]
+    samples: list[float] = []
+    clients = []
+    for g in groups:
+        for member in g:
+            c = Client(ws_url, member["token"])
+
+            def on_frame(frame, _c=c):
+                if frame["type"] == "message":
+                    sent = float(frame["message"]["body"].split(" ", 1)[0])
+                    samples.append(time.time() - sent)
+
+            c.on_frame = on_frame
+            clients.append(c)
+    senders = [clients[i * 10] for i in range(chats)]
+    interval = chats / rate  # each chat's sender sends every `interval` seconds
+    done = Event()
+
+    def pace(client, chat_id, offset):
+        gevent.sleep(offset)
+        n = 0
+        start = time.perf_counter()
+        while not done.is_set():
+            n += 1
+            client.send({"type": "send", "chat_id": chat_id, "client_msg_id": uuid.uuid4().hex,
+                         "body": f"{time.time():.6f} {body_text(n)}"})
+            next_at = start + n * interval
+            gevent.sleep(max(0.0, next_at - time.perf_counter()))
+
+    jobs = [gevent.spawn(pace, s, cid, i * interval / chats) for i, (s, cid) in enumerate(zip(senders, chat_ids))]
+    gevent.sleep(1.0)  # warm-up
+    samples.clear()
+    gevent.sleep(seconds)
+    done.set()
+    gevent.joinall(jobs)
+    gevent.sleep(0.5)
+    for c in clients:
+        c.close()
+    ms = [s * 1000 for s in samples]
+    return {"delivered": len(ms), "p50_ms": percentile(ms, 50), "p99_ms": percentile(ms, 99),
+            "mean_ms": statistics.fmean(ms) if ms else float("nan"),
+            "delivered_per_s": len(ms) / seconds, "errors": sum(c.errors for c in clients)}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--url", default="http://127.0.0.1:8000")
+    p.add_argument("--engine", default=os.environ.get("CHATSVC_SEARCH_URL", "http://127.0.0.1:9200"))
+    p.add_argument("--senders", type=int, default=20)
+    p.add_argument("--window", type=int, default=8, help="frames in flight per sender")
+    p.add_argument("--seconds", type=float, default=10)
+    p.add_argument("--raw-docs", type=int, default=60000)
+    p.add_argument("--raw-batch", type=int, default=1000)
+    p.add_argument("--raw-concurrency", type=int, default=2)
+    p.add_argument("--rate", type=float, default=1000, help="messages/s for the latency phase")
+    p.add_argument("--latency-chats", type=int, default=10)
+    p.add_argument("--skip", choices=["raw", "throughput", "latency"], action="append", default=[])
+    args = p.parse_args()
+
+    results = {}
+    if "raw" not in args.skip:
+        results["raw_bulk_docs_per_s"] = raw_bulk_rate(args.engine, args.raw_docs, args.raw_batch,
+                                                       args.raw_concurrency)
+        print(f"raw _bulk: {results['raw_bulk_docs_per_s']:,.0f} docs/s "
+              f"({args.raw_docs} docs, batches of {args.raw_batch}, {args.raw_concurrency} in flight)", flush=True)
+    if "throughput" not in args.skip:
+        t = throughput(args.url, args.senders, args.window, args.seconds)
+        results["throughput"] = t
+        line = f"throughput: {t['acked_per_s']:,.0f} acked messages/s ({t['acked']} in {args.seconds:.0f}s, " \
+               f"{args.senders} senders x {args.window} in flight, {t['errors']} errors)"
+        if "raw_bulk_docs_per_s" in results:
+            line += f"; {100 * t['acked_per_s'] / results['raw_bulk_docs_per_s']:.0f}% of raw _bulk"
+        print(line, flush=True)
+    if "latency" not in args.skip:
+        lat = latency(args.url, args.latency_chats, args.rate, args.seconds)
+        results["latency"] = lat
+        print(f"latency at {args.rate:.0f} msg/s into {args.latency_chats} chats of 10 (all connected): "
+              f"p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms over {lat['delivered']} deliveries "
+              f"({lat['delivered_per_s']:,.0f}/s), {lat['errors']} errors", flush=True)
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
