@@ -194,6 +194,7 @@ def throughput(url: str, senders: int, window: int, seconds: float) -> dict:
     gevent.joinall([gevent.spawn(run, c, cid) for c, cid in zip(clients, chat_ids)])
     gevent.sleep(1.0)
     acked[0] = errors[0] = 0
+    print("throughput: measuring", flush=True)
     t0 = time.perf_counter()
     stop_at[0] = t0 + seconds
     gevent.joinall([gevent.spawn(run, c, cid) for c, cid in zip(clients, chat_ids)])

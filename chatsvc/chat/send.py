@@ -1,9 +1,9 @@
 """The send path: validate, check membership, id, group commit, ack, fan-out.
 
-Each send is an item of a :class:`~chatsvc.batching.GroupCommit`. One batch costs two
-engine round trips whatever its size: an ``_mget`` of the idempotency keys that this
-process has not seen (a retry may come after a restart) and one ``_bulk`` that writes the
-idempotency claims and the messages together. The batch then appends the stored messages
+Each send is an item of a :class:`~chatsvc.batching.GroupCommit`. One batch costs one
+engine round trip whatever its size: a ``_bulk`` that writes each message together with a
+create-if-absent claim of its idempotency key (so a retry after a restart, which this
+process cannot remember, still finds the original). The batch then appends the stored messages
 to their chats' tails and publishes them, in id order, before the senders are woken: so
 every connection sees one chat's messages in id order, and a message is in history before
 anybody is told about it.
@@ -85,42 +85,41 @@ class MessageSender:
 
     # -- the batch, run by the group-commit greenlet -------------------------------------
     def _store_batch(self, items: list[Outgoing]) -> list:
-        ctx = self._ctx
-        engine = ctx.engine
-        known = message_store.lookup_idempotency(engine, [it.key for it in items])
-        results: list = [None] * len(items)
-        fresh = []
-        for i, it in enumerate(items):
-            if it.key in known:
-                results[i] = ("retry", known[it.key])
-            else:
-                fresh.append(i)
+        """One ``_bulk`` for the whole batch: per message, a create-if-absent claim of its
+        idempotency key and the message itself. A claim that conflicts means an earlier
+        life of this process already stored that message: the new copy is deleted again
+        (it was never acked nor published) and the sender gets the original."""
+        ctx, engine = self._ctx, self._ctx.engine
         ops = []
-        for i in fresh:
-            doc = items[i].doc
-            ops.append(message_store.idempotency_op(engine, items[i].key, doc["id"], doc["chat_id"], doc["created_at"]))
+        for it in items:
+            doc = it.doc
+            ops.append(message_store.idempotency_op(engine, it.key, doc["id"], doc["chat_id"], doc["created_at"]))
             ops.append(message_store.write_op(engine, doc))
-        outcomes = ctx.bulk.write(ops)
-        stored, undo = [], []
-        for n, i in enumerate(fresh):
-            claim, write = outcomes[2 * n], outcomes[2 * n + 1]
+        outcomes = ctx.bulk.write_now(ops)
+        results: list = [None] * len(items)
+        stored, retries, undo = [], [], []
+        for i, it in enumerate(items):
+            claim, write = outcomes[2 * i], outcomes[2 * i + 1]
             if claim.ok and write.ok:
-                stored.append(items[i])
-                results[i] = (items[i].doc, True)
-            elif claim.conflict:
-                # Another process claimed the key between our _mget and _bulk.
-                results[i] = ("retry", None)
+                stored.append(it)
+                results[i] = (it.doc, True)
+                continue
+            if write.ok:
+                undo.append(message_store.delete_op(engine, it.doc))
+            if claim.conflict:
+                retries.append(i)
             else:
                 if claim.ok:  # free the key, so the client's retry can store the message
-                    undo.append(message_store.release_idempotency_op(engine, items[i].key))
+                    undo.append(message_store.release_idempotency_op(engine, it.key))
                 results[i] = Unavailable("the message could not be stored; retry later")
-        if undo:
-            ctx.bulk.write(undo)
         for it in stored:  # ids were taken in submission order: publish in that order
             self._publish(it)
-        for i, result in enumerate(results):
-            if isinstance(result, tuple) and result[0] == "retry":
-                results[i] = self._resolve_retry(items[i], result[1])
+        if undo:
+            ctx.bulk.write_now(undo)
+        if retries:
+            claims = message_store.lookup_idempotency(engine, [items[i].key for i in retries])
+            for i in retries:
+                results[i] = self._resolve_retry(items[i], claims.get(items[i].key))
         return results
 
     def _publish(self, it: Outgoing):
@@ -136,11 +135,11 @@ class MessageSender:
     def _resolve_retry(self, it: Outgoing, claim: dict | None):
         """The key was used before (another process life): answer with that message."""
         if claim is None:
-            claim = message_store.lookup_idempotency(self._ctx.engine, [it.key]).get(it.key)
-        if claim is None:
             return Unavailable("the message could not be stored; retry later")
         doc = find_message(self._ctx, it.state, claim["message_id"], claim["chat_id"])
         if doc is None:
-            return Unavailable("the earlier attempt of this message is not readable yet; retry")
+            # A claim whose message never got stored: release it so the next retry works.
+            self._ctx.bulk.write_now([message_store.release_idempotency_op(self._ctx.engine, it.key)])
+            return Unavailable("the earlier attempt of this message was lost; retry")
         self._remember(it.key, doc["id"], doc["chat_id"])
         return doc, False

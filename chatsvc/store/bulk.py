@@ -69,6 +69,10 @@ class BulkWriter:
         """
         return self._commit.submit(list(ops)) if ops else []
 
+    def write_now(self, ops: list[Op]) -> list[OpResult]:
+        """One ``_bulk`` for ``ops`` at once, for a caller that has batched them itself."""
+        return self._send([list(ops)])[0] if ops else []
+
     def _send(self, batches: list[list[Op]]) -> list[list[OpResult]]:
         body = [line for ops in batches for op in ops for line in op.lines()]
         items = iter(self._engine.call("bulk", body=body)["items"])

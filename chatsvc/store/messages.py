@@ -18,6 +18,10 @@ def write_op(engine: Engine, doc: dict) -> Op:
     return Op("index", index_for(engine, doc["id"]), str(doc["id"]), doc, routing=doc["chat_id"])
 
 
+def delete_op(engine: Engine, doc: dict) -> Op:
+    return Op("delete", index_for(engine, doc["id"]), str(doc["id"]), routing=doc["chat_id"])
+
+
 def idempotency_key(sender_id: str, client_msg_id: str) -> str:
     return f"{sender_id}:{client_msg_id}"
 
@@ -46,7 +50,8 @@ def get_many(engine: Engine, refs: list[tuple[int, str]]) -> dict[int, dict]:
         return {}
     body = {"docs": [{"_index": index_for(engine, mid), "_id": str(mid), "routing": chat_id}
                      for mid, chat_id in refs]}
-    docs = engine.call("mget", body=body, params={"ignore_unavailable": "true"})["docs"]
+    # _mget takes no ignore_unavailable: a missing index is a per-doc error (not found).
+    docs = engine.call("mget", body=body)["docs"]
     return {int(d["_id"]): d["_source"] for d in docs if d.get("found")}
 
 
