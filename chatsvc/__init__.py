@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def create_app(config: Config | None = None, *, init_indices: bool = True) -> Flask:
     config = config or Config.from_env(os.environ)
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the workspace blueprint serves /static
     app.config["CHATSVC"] = config
     app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
     app.json.sort_keys = False

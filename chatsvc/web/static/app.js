@@ -1,0 +1,473 @@
+// Wiring: session lifecycle, socket events -> store, user actions -> REST/WebSocket,
+// store changes -> views. Rules about what the user may see live on the server; this
+// file only decides what to fetch and when.
+
+import { Api, ApiError, setToken, getToken, setUnauthorizedHandler } from './api.js';
+import { ChatSocket } from './socket.js';
+import { Store } from './state.js';
+import { cmpId, newClientMsgId } from './ids.js';
+import { $, el, avatar, announce, toast } from './views/dom.js';
+import { initAuth } from './views/auth.js';
+import { initSidebar } from './views/sidebar.js';
+import { initChatView } from './views/chat.js';
+import { initSearch } from './views/search.js';
+import { initDialogs } from './views/dialogs.js';
+
+const TOKEN_KEY = 'chatsvc.token';
+const INVITE_KEY = 'chatsvc.invite';
+const PAGE = 50;
+const CATCH_UP_PAGE = 200;
+const CATCH_UP_MAX_PAGES = 5; // further behind than this: restart at the latest page
+
+const store = new Store();
+let socket = null;
+let mode = 'empty'; // what the main pane shows: empty | chat | search
+const readSent = new Map(); // chat id -> message id we last asked the server to mark read
+let directoryFetchedAt = 0;
+
+const fail = (e) => { if (!(e instanceof ApiError && e.status === 401)) toast(e instanceof ApiError ? e.describe() : String(e)); };
+
+// ---- navigation -------------------------------------------------------------------
+
+function setMode(next) {
+  mode = next;
+  $('#empty-view').hidden = next !== 'empty';
+  if (next !== 'chat') chatView.hide();
+  if (next === 'search') search.show(); else search.hide();
+  // On phones the main pane replaces the sidebar while a chat or results are shown.
+  document.body.classList.toggle('show-main', next !== 'empty');
+  $('#sidebar-toggle').setAttribute('aria-expanded', String(next === 'empty'));
+}
+
+function showSidebar() {
+  document.body.classList.remove('show-main');
+  $('#sidebar-toggle').setAttribute('aria-expanded', 'true');
+  $('#chat-list .chat-open, #contact-list .contact-open')?.focus();
+}
+
+function closeChat() {
+  store.openChatId = null;
+  setMode('empty');
+  store.changed('chats');
+}
+
+const isViewing = (chatId) => mode === 'chat' && store.openChatId === chatId
+  && document.visibilityState !== 'hidden' && !!store.window(chatId)?.atLatest;
+
+// ---- loading history --------------------------------------------------------------
+
+async function loadLatest(chatId, win) {
+  win.loading = true;
+  store.changed('chat');
+  try {
+    const r = await Api.messages(chatId, { limit: PAGE });
+    if (store.window(chatId) !== win) return;
+    store.merge(chatId, r.messages);
+    win.hasMoreBefore = !!r.has_more;
+    await ensureUsers(r.messages.map((m) => m.sender_id));
+  } finally {
+    win.loading = false;
+    store.changed('chat');
+  }
+}
+
+async function loadOlder(chatId) {
+  const win = store.window(chatId);
+  const first = store.first(chatId);
+  if (!win || win.loading || !win.hasMoreBefore || !first) return;
+  win.loading = true;
+  store.changed('chat');
+  try {
+    const r = await Api.messages(chatId, { before: first, limit: PAGE });
+    if (store.window(chatId) !== win) return;
+    store.merge(chatId, r.messages);
+    win.hasMoreBefore = !!r.has_more;
+    await ensureUsers(r.messages.map((m) => m.sender_id));
+  } catch (e) { fail(e); } finally {
+    win.loading = false;
+    store.changed('chat');
+  }
+}
+
+async function loadNewer(chatId) {
+  const win = store.window(chatId);
+  const last = store.last(chatId);
+  if (!win || win.loading || win.atLatest || !last) return;
+  win.loading = true;
+  store.changed('chat');
+  try {
+    const r = await Api.messages(chatId, { after: last, limit: PAGE });
+    if (store.window(chatId) !== win) return;
+    store.merge(chatId, r.messages);
+    if (!r.has_more) {
+      win.atLatest = true;
+      // Live messages were not merged while the window stopped short of the end;
+      // one more fetch closes any gap opened between that answer and now.
+      win.loading = false;
+      await catchUp(chatId);
+    }
+  } catch (e) { fail(e); } finally {
+    win.loading = false;
+    store.changed('chat');
+  }
+}
+
+/** Brings a window that reaches the latest message up to date after a reconnect. */
+async function catchUp(chatId) {
+  const win = store.window(chatId);
+  if (!win || !win.atLatest) return;
+  let after = store.last(chatId);
+  if (!after) {
+    if (!win.loading) await loadLatest(chatId, win);
+    return;
+  }
+  for (let pages = 0; ; pages += 1) {
+    if (pages >= CATCH_UP_MAX_PAGES) {
+      // Very far behind: a fresh window at the end stays contiguous and cheap.
+      await loadLatest(chatId, store.openWindow(chatId));
+      return;
+    }
+    const r = await Api.messages(chatId, { after, limit: CATCH_UP_PAGE });
+    if (store.window(chatId) !== win) return;
+    store.merge(chatId, r.messages);
+    await ensureUsers(r.messages.map((m) => m.sender_id));
+    if (!r.has_more || !r.messages.length) break;
+    after = r.messages[r.messages.length - 1].id;
+  }
+  if (chatId === store.openChatId) {
+    // Likes and deletions of already-loaded messages were missed too: refresh the tail.
+    const r = await Api.messages(chatId, { limit: PAGE });
+    if (store.window(chatId) === win) store.refreshRange(chatId, r.messages);
+  }
+}
+
+/** Full resync after (re)connecting: chat list, contacts + presence, open windows. */
+async function sync() {
+  try {
+    const [c, k] = await Promise.all([Api.chats(), Api.contacts()]);
+    store.setChats(c.chats);
+    store.setContacts(k.contacts);
+    if (store.openChatId && !store.chats.has(store.openChatId)) closeChat();
+    await ensureUsers(c.chats.flatMap((ch) => [...(ch.member_ids || []), ch.last_message?.sender_id]).filter(Boolean));
+    await Promise.all([...store.windows.keys()].map((id) => catchUp(id).catch(fail)));
+  } catch (e) { fail(e); }
+}
+
+/** Users outside the contact list (chat members, senders) come from the team directory. */
+async function ensureUsers(ids) {
+  const unknown = store.unknownUserIds([...new Set(ids)]);
+  if (!unknown.length || Date.now() - directoryFetchedAt < 5000) return;
+  directoryFetchedAt = Date.now();
+  try {
+    const r = await Api.users('');
+    store.upsertUsers(r.users);
+  } catch { /* names fall back to "Unknown user" */ }
+}
+
+async function refreshChat(chatId) {
+  try { store.upsertChat(await Api.chat(chatId)); } catch (e) {
+    if (e instanceof ApiError && e.status === 404) store.removeChat(chatId);
+  }
+}
+
+// ---- user actions -------------------------------------------------------------------
+
+const actions = {
+  async openChat(chatId) {
+    store.openChatId = chatId;
+    setMode('chat');
+    let win = store.window(chatId);
+    const fresh = !win || !win.atLatest;
+    if (fresh) win = store.openWindow(chatId);
+    chatView.show(chatId);
+    store.changed('chats');
+    if (fresh) await loadLatest(chatId, win).catch(fail);
+  },
+
+  async openHit(chatId, messageId) {
+    try {
+      if (!store.chats.has(chatId)) await refreshChat(chatId);
+      if (!store.chats.has(chatId)) { toast('That chat is no longer available.'); return; }
+      const r = await Api.context(messageId, 25, 25);
+      const win = store.openWindow(chatId, { atLatest: !r.has_more_after });
+      win.hasMoreBefore = !!r.has_more_before;
+      store.merge(chatId, r.messages);
+      await ensureUsers(r.messages.map((m) => m.sender_id));
+      store.openChatId = chatId;
+      setMode('chat');
+      chatView.show(chatId, { focusMessageId: messageId });
+      store.changed('chats');
+      if (win.atLatest) await catchUp(chatId);
+    } catch (e) { fail(e); }
+  },
+
+  async jumpToLatest(chatId) {
+    const win = store.openWindow(chatId);
+    chatView.show(chatId);
+    await loadLatest(chatId, win).catch(fail);
+  },
+
+  loadOlder, loadNewer,
+
+  send(chatId, body) {
+    socket.sendMessage(chatId, body, newClientMsgId());
+    store.changed('outbox');
+  },
+  pending: (chatId) => (socket ? [...socket.outbox.values()].filter((p) => p.chat_id === chatId) : []),
+  retry: (id) => socket?.retry(id),
+  discard: (id) => socket?.discard(id),
+
+  like(m) { Api.like(m.id).then((r) => store.applyLikes(m.chat_id, m.id, r.liked_by)).catch(fail); },
+  unlike(m) { Api.unlike(m.id).then((r) => store.applyLikes(m.chat_id, m.id, r.liked_by)).catch(fail); },
+
+  async deleteMessage(m, scope) {
+    try {
+      await Api.deleteMessage(m.id, scope);
+      if (store.applyDeleted(m.chat_id, m.id, scope)) refreshChat(m.chat_id);
+      announce(scope === 'everyone' ? 'Message deleted for everyone' : 'Message deleted for you');
+    } catch (e) { fail(e); }
+  },
+
+  async leave(chatId) {
+    if (!(await dialogs.confirmLeave())) return;
+    try {
+      await Api.leaveChat(chatId);
+      store.removeChat(chatId);
+      closeChat();
+      announce('You left the chat');
+    } catch (e) { fail(e); }
+  },
+
+  /** Opening (or looking at) a chat marks its newest loaded message read. */
+  markRead(chatId) {
+    const win = store.window(chatId);
+    const chat = store.chats.get(chatId);
+    const last = store.last(chatId);
+    if (!win || !chat || !last || mode !== 'chat' || !store.me) return;
+    if (win.atLatest && chat.unread_count) { chat.unread_count = 0; store.changed('chats'); }
+    const mine = chat.reads?.[store.me.id];
+    if (mine && cmpId(mine, last) >= 0) return;
+    const sent = readSent.get(chatId);
+    if (sent && cmpId(sent, last) >= 0) return;
+    readSent.set(chatId, last);
+    Api.markRead(chatId, last)
+      .then(() => store.applyRead(chatId, store.me.id, last))
+      .catch((e) => { readSent.delete(chatId); fail(e); });
+  },
+
+  async openDirect(userId) {
+    try {
+      const chat = await Api.createChat({ member_ids: [userId] });
+      store.upsertChat(chat);
+      await actions.openChat(chat.id);
+    } catch (e) { fail(e); }
+  },
+
+  async createChat(memberIds, title) {
+    const chat = await Api.createChat(title ? { member_ids: memberIds, title } : { member_ids: memberIds });
+    store.upsertChat(chat);
+    await actions.openChat(chat.id);
+  },
+
+  async addContact(userId) {
+    await Api.addContact(userId);
+    const r = await Api.contacts();
+    store.setContacts(r.contacts);
+  },
+
+  async removeContact(userId) {
+    try {
+      await Api.removeContact(userId);
+      store.contacts.delete(userId);
+      store.changed('contacts');
+    } catch (e) { fail(e); }
+  },
+
+  ensureUsers,
+  showSearch: () => setMode('search'),
+  closeSearch() {
+    if (store.openChatId && store.chats.has(store.openChatId)) { setMode('chat'); chatView.show(store.openChatId); } else closeChat();
+  },
+};
+
+// ---- live events ------------------------------------------------------------------
+
+function onEvent(f) {
+  switch (f.type) {
+    case 'message': {
+      const m = f.message;
+      if (!m) return;
+      if (!store.chats.has(m.chat_id)) refreshChat(m.chat_id);
+      // Our own message seen live (maybe from the REST fallback): it is stored, stop resending.
+      if (store.me && m.sender_id === store.me.id && socket?.outbox.has(m.client_msg_id)) socket.settle(m.client_msg_id, null);
+      store.applyMessage(m, { viewing: isViewing(m.chat_id) });
+      ensureUsers([m.sender_id]);
+      if (store.me && m.sender_id !== store.me.id) {
+        const who = store.displayName(m.sender_id);
+        const text = m.deleted ? 'deleted message' : m.body.slice(0, 200);
+        announce(store.openChatId === m.chat_id && mode === 'chat'
+          ? `${who}: ${text}` : `New message from ${who} in ${store.chatName(store.chats.get(m.chat_id))}`);
+      }
+      return;
+    }
+    case 'liked':
+    case 'unliked':
+      store.applyLikes(f.chat_id, f.message_id, f.liked_by);
+      return;
+    case 'read':
+      store.applyRead(f.chat_id, f.user_id, f.message_id);
+      return;
+    case 'deleted':
+      if (store.applyDeleted(f.chat_id, f.message_id, f.for)) refreshChat(f.chat_id);
+      return;
+    case 'chat':
+      store.upsertChat(f.chat);
+      ensureUsers(f.chat.member_ids || []);
+      return;
+    case 'left':
+      if (store.me && f.user_id === store.me.id) {
+        const wasOpen = store.openChatId === f.chat_id;
+        store.removeChat(f.chat_id);
+        if (wasOpen) closeChat();
+      } else {
+        store.applyLeft(f.chat_id, f.user_id);
+        announce(`${store.displayName(f.user_id)} left ${store.chatName(store.chats.get(f.chat_id))}`);
+      }
+      return;
+    case 'presence':
+      store.setPresence(f.user_id, f.status, f.last_seen);
+      return;
+    default:
+      // Frame types added by later protocol versions are ignored, not errors.
+  }
+}
+
+const STATUS_TEXT = { ready: 'Online', connecting: 'Connecting…', offline: 'Reconnecting…' };
+
+function startSocket(me) {
+  socket = new ChatSocket({
+    getToken,
+    outboxKey: `chatsvc.outbox.${me.id}`,
+    restSend: (item) => Api.sendMessage(item.chat_id, { body: item.body, client_msg_id: item.client_msg_id }),
+  });
+  socket.addEventListener('ready', (ev) => {
+    if (ev.detail.user) { store.me = ev.detail.user; store.upsertUsers([ev.detail.user]); }
+    sync();
+  });
+  socket.addEventListener('event', (ev) => onEvent(ev.detail));
+  socket.addEventListener('ack', (ev) => {
+    const m = ev.detail.message;
+    store.applyMessage(m, { viewing: isViewing(m.chat_id) });
+    if (m.chat_id === store.openChatId) chatView.stickToBottom();
+    store.changed('outbox');
+  });
+  socket.addEventListener('outbox', () => store.changed('outbox'));
+  socket.addEventListener('status', (ev) => {
+    const node = $('#connection-status');
+    node.dataset.status = ev.detail;
+    node.textContent = STATUS_TEXT[ev.detail] || ev.detail;
+  });
+  socket.addEventListener('unauthorized', () => endSession('Your session has ended. Please log in again.'));
+  socket.addEventListener('server-error', (ev) => toast(ev.detail.message || ev.detail.code));
+  socket.start();
+}
+
+// ---- session --------------------------------------------------------------------
+
+function renderMe() {
+  const me = store.me;
+  $('#me').replaceChildren(avatar(me, { size: 'sm', label: false }),
+    el('span', { class: 'me-name' }, me.display_name || me.username));
+  const invite = JSON.parse(localStorage.getItem(INVITE_KEY) || 'null');
+  const show = invite && invite.user_id === me.id;
+  $('#invite-banner').hidden = !show;
+  if (show) {
+    $('#invite-team').textContent = invite.team;
+    $('#invite-code').textContent = invite.code;
+  }
+}
+
+async function enterWorkspace(me) {
+  store.reset();
+  store.me = me;
+  store.upsertUsers([me]);
+  readSent.clear();
+  auth.hide();
+  $('#workspace').hidden = false;
+  renderMe();
+  setMode('empty');
+  startSocket(me);
+  await sync();
+}
+
+function endSession(message = '') {
+  socket?.stop();
+  socket = null;
+  localStorage.removeItem(TOKEN_KEY);
+  setToken(null);
+  store.reset();
+  mode = 'empty';
+  // Nothing of the previous account may stay on screen for the next one.
+  for (const id of ['#message-list', '#search-results', '#chat-list', '#contact-list']) $(id).replaceChildren();
+  $('#search-input').value = '';
+  $('#composer-input').value = '';
+  chatView.reset();
+  $('#workspace').hidden = true;
+  auth.show(message);
+}
+
+async function logout() {
+  const me = store.me;
+  try { await Api.logout(); } catch { /* the token is dropped locally either way */ }
+  // Unsent drafts of this account should not linger on a shared computer.
+  if (me) localStorage.removeItem(`chatsvc.outbox.${me.id}`);
+  endSession();
+}
+
+async function onSession(res, extra) {
+  localStorage.setItem(TOKEN_KEY, res.token);
+  setToken(res.token);
+  if (extra.team) {
+    localStorage.setItem(INVITE_KEY, JSON.stringify({ user_id: res.user.id, team: extra.team.name, code: extra.team.invite_code }));
+  }
+  await enterWorkspace(res.user);
+}
+
+async function boot() {
+  const token = localStorage.getItem(TOKEN_KEY);
+  if (!token) { auth.show(); return; }
+  setToken(token);
+  try {
+    await enterWorkspace(await Api.me());
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) { endSession('Please log in again.'); return; }
+    auth.show('Cannot reach the server. Retrying…');
+    setTimeout(() => { if ($('#workspace').hidden && localStorage.getItem(TOKEN_KEY)) boot(); }, 5000);
+  }
+}
+
+// ---- start -----------------------------------------------------------------------
+
+const auth = initAuth({ onSession });
+const sidebar = initSidebar(store, actions);
+const chatView = initChatView(store, actions);
+const search = initSearch(store, actions);
+const dialogs = initDialogs(store, actions);
+
+store.addEventListener('change', (ev) => {
+  if (!store.me) return;
+  sidebar.render(ev.detail);
+  chatView.render(ev.detail);
+  const n = store.totalUnread();
+  document.title = n ? `(${n}) chatsvc` : 'chatsvc';
+});
+
+setUnauthorizedHandler(() => { if (store.me) endSession('Your session has ended. Please log in again.'); });
+$('#logout-button').addEventListener('click', logout);
+$('#sidebar-toggle').addEventListener('click', showSidebar);
+for (const b of document.querySelectorAll('.back-button')) b.addEventListener('click', showSidebar);
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible' && store.openChatId) store.changed('chat');
+});
+
+boot();

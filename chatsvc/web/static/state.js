@@ -1,0 +1,252 @@
+// The client-side store: users, contacts, presence, chats and, per chat, a "window" of
+// messages. A window is always a CONTIGUOUS run of history [first..last] sorted by id;
+// `atLatest` says whether it reaches the newest message. Live messages are merged only
+// into windows that reach the latest, so a window can never silently skip messages.
+
+import { cmpId, maxId } from './ids.js';
+
+function byIdAsc(a, b) { return cmpId(a.id, b.id); }
+
+export class Store extends EventTarget {
+  constructor() {
+    super();
+    this.reset();
+  }
+
+  reset() {
+    this.me = null;
+    this.users = new Map();     // id -> User
+    this.contacts = new Set();  // user ids
+    this.presence = new Map();  // user id -> {status, last_seen}
+    this.chats = new Map();     // id -> Chat
+    this.windows = new Map();   // chat id -> {messages, hasMoreBefore, atLatest, loading}
+    this.openChatId = null;
+    this.dirty = new Set();
+    this.scheduled = false;
+    this.changed('all');
+  }
+
+  /** Batches change notifications into one render per animation frame. */
+  changed(...topics) {
+    for (const t of topics) this.dirty.add(t);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    const flush = () => {
+      this.scheduled = false;
+      const dirty = this.dirty;
+      this.dirty = new Set();
+      this.dispatchEvent(new CustomEvent('change', { detail: dirty }));
+    };
+    // rAF does not run in background tabs; a timeout keeps state flowing there.
+    if (document.visibilityState === 'hidden') setTimeout(flush, 50);
+    else requestAnimationFrame(flush);
+  }
+
+  // ---- users, contacts, presence -----------------------------------------------------
+
+  upsertUsers(list) {
+    for (const u of list || []) if (u && u.id) this.users.set(u.id, u);
+    this.changed('users');
+  }
+
+  user(id) { return this.users.get(id) || null; }
+
+  displayName(id) {
+    if (this.me && id === this.me.id) return this.me.display_name || this.me.username;
+    const u = this.users.get(id);
+    return u ? (u.display_name || u.username) : 'Unknown user';
+  }
+
+  unknownUserIds(ids) { return ids.filter((id) => !this.users.has(id)); }
+
+  setContacts(list) {
+    this.contacts = new Set();
+    for (const c of list || []) {
+      if (!c || !c.user) continue;
+      this.users.set(c.user.id, c.user);
+      this.contacts.add(c.user.id);
+      if (c.presence) this.presence.set(c.user.id, c.presence);
+    }
+    this.changed('contacts', 'users');
+  }
+
+  setPresence(user_id, status, last_seen) {
+    this.presence.set(user_id, { user_id, status, last_seen });
+    this.changed('contacts', 'presence');
+  }
+
+  status(userId) {
+    if (this.me && userId === this.me.id) return 'online';
+    return this.presence.get(userId)?.status || 'offline';
+  }
+
+  // ---- chats ------------------------------------------------------------------------
+
+  setChats(list) {
+    const next = new Map();
+    for (const c of list || []) next.set(c.id, this.mergeChat(this.chats.get(c.id), c));
+    this.chats = next;
+    for (const id of [...this.windows.keys()]) if (!next.has(id)) this.windows.delete(id);
+    this.changed('chats', 'chat');
+  }
+
+  upsertChat(chat) {
+    this.chats.set(chat.id, this.mergeChat(this.chats.get(chat.id), chat));
+    this.changed('chats', 'chat');
+  }
+
+  /** Server data wins, except a live event may already know a newer last message / read. */
+  mergeChat(old, fresh) {
+    const chat = { ...fresh, reads: { ...(fresh.reads || {}) } };
+    if (!old) return chat;
+    if (old.last_message && (!chat.last_message || cmpId(old.last_message.id, chat.last_message.id) > 0)) {
+      chat.last_message = old.last_message;
+    }
+    for (const [uid, mid] of Object.entries(old.reads || {})) {
+      if (chat.member_ids?.includes(uid)) chat.reads[uid] = maxId(chat.reads[uid], mid);
+    }
+    return chat;
+  }
+
+  removeChat(id) {
+    this.chats.delete(id);
+    this.windows.delete(id);
+    if (this.openChatId === id) this.openChatId = null;
+    this.changed('chats', 'chat');
+  }
+
+  /** Most recent activity first. RFC 3339 UTC strings sort lexicographically. */
+  sortedChats() {
+    const key = (c) => c.last_message?.created_at || c.created_at || '';
+    return [...this.chats.values()].sort((a, b) => (key(a) < key(b) ? 1 : key(a) > key(b) ? -1 : 0));
+  }
+
+  chatName(chat) {
+    if (!chat) return 'Unknown chat';
+    if (chat.title) return chat.title;
+    const others = (chat.member_ids || []).filter((id) => !this.me || id !== this.me.id);
+    if (!others.length) return 'Just you';
+    return others.map((id) => this.displayName(id)).join(', ');
+  }
+
+  totalUnread() {
+    let n = 0;
+    for (const c of this.chats.values()) n += c.unread_count || 0;
+    return n;
+  }
+
+  // ---- message windows ----------------------------------------------------------------
+
+  window(chatId) { return this.windows.get(chatId) || null; }
+
+  /** A fresh window that accepts live messages at once, so nothing is lost while loading. */
+  openWindow(chatId, { atLatest = true } = {}) {
+    const win = { messages: [], hasMoreBefore: true, atLatest, loading: false, generation: Math.random() };
+    this.windows.set(chatId, win);
+    this.changed('chat');
+    return win;
+  }
+
+  first(chatId) { return this.window(chatId)?.messages[0]?.id ?? null; }
+
+  last(chatId) {
+    const msgs = this.window(chatId)?.messages;
+    return msgs && msgs.length ? msgs[msgs.length - 1].id : null;
+  }
+
+  /** Sorted union by id: duplicates are impossible, and newer copies replace older ones. */
+  merge(chatId, messages) {
+    const win = this.windows.get(chatId);
+    if (!win || !messages?.length) return 0;
+    const byId = new Map(win.messages.map((m) => [m.id, m]));
+    let added = 0;
+    for (const m of messages) {
+      if (!byId.has(m.id)) added += 1;
+      byId.set(m.id, m);
+    }
+    win.messages = [...byId.values()].sort(byIdAsc);
+    this.changed('chat');
+    return added;
+  }
+
+  /** Replaces the loaded copies of [lo..hi] with a fresh page (drops messages hidden meanwhile). */
+  refreshRange(chatId, page) {
+    const win = this.windows.get(chatId);
+    if (!win || !page.length) return;
+    const lo = page[0].id;
+    const hi = page[page.length - 1].id;
+    win.messages = win.messages.filter((m) => cmpId(m.id, lo) < 0 || cmpId(m.id, hi) > 0);
+    this.merge(chatId, page);
+  }
+
+  findMessage(chatId, id) {
+    return this.window(chatId)?.messages.find((m) => m.id === id) || null;
+  }
+
+  // ---- live events ----------------------------------------------------------------------
+
+  applyMessage(m, { viewing }) {
+    const chat = this.chats.get(m.chat_id);
+    if (chat) {
+      if (!chat.last_message || cmpId(m.id, chat.last_message.id) > 0) {
+        chat.last_message = m;
+        // Whoever writes has read the chat up to their own message.
+        chat.reads = { ...chat.reads, [m.sender_id]: maxId(chat.reads?.[m.sender_id], m.id) };
+        const mine = this.me && m.sender_id === this.me.id;
+        if (!mine && !viewing) chat.unread_count = (chat.unread_count || 0) + 1;
+      }
+      this.changed('chats');
+    }
+    const win = this.windows.get(m.chat_id);
+    if (win && win.atLatest) this.merge(m.chat_id, [m]);
+  }
+
+  updateMessage(chatId, id, patch) {
+    const win = this.windows.get(chatId);
+    if (win) {
+      const i = win.messages.findIndex((m) => m.id === id);
+      if (i >= 0) win.messages[i] = { ...win.messages[i], ...patch };
+    }
+    const chat = this.chats.get(chatId);
+    if (chat?.last_message?.id === id) chat.last_message = { ...chat.last_message, ...patch };
+    this.changed('chat', 'chats');
+  }
+
+  applyLikes(chatId, messageId, likedBy) {
+    this.updateMessage(chatId, messageId, { liked_by: likedBy || [] });
+  }
+
+  applyRead(chatId, userId, messageId) {
+    const chat = this.chats.get(chatId);
+    if (!chat) return;
+    chat.reads = { ...chat.reads, [userId]: maxId(chat.reads?.[userId], messageId) };
+    if (this.me && userId === this.me.id && chat.last_message && cmpId(messageId, chat.last_message.id) >= 0) {
+      chat.unread_count = 0;
+    }
+    this.changed('chat', 'chats');
+  }
+
+  /** Returns true when the chat's last message changed meaning and needs a refetch. */
+  applyDeleted(chatId, messageId, scope) {
+    const chat = this.chats.get(chatId);
+    const wasLast = chat?.last_message?.id === messageId;
+    if (scope === 'everyone') {
+      this.updateMessage(chatId, messageId, { body: '', deleted: true });
+      return false;
+    }
+    const win = this.windows.get(chatId);
+    if (win) win.messages = win.messages.filter((m) => m.id !== messageId);
+    this.changed('chat', 'chats');
+    return wasLast;
+  }
+
+  applyLeft(chatId, userId) {
+    const chat = this.chats.get(chatId);
+    if (!chat) return;
+    chat.member_ids = (chat.member_ids || []).filter((id) => id !== userId);
+    const reads = { ...chat.reads };
+    delete reads[userId];
+    chat.reads = reads;
+    this.changed('chat', 'chats');
+  }
+}

@@ -1,0 +1,302 @@
+// The open chat: header, message history (keyed rendering so scroll position, focus and
+// open menus survive live updates), likes, read markers, per-message menu and composer.
+
+import { cmpId } from '../ids.js';
+import { $, el, avatar, presenceDot, linkify, timeEl, reconcile, toast } from './dom.js';
+
+const MAX_BODY = 10_000;
+
+export function initChatView(store, actions) {
+  const view = $('#chat-view');
+  const title = $('#chat-title');
+  const members = $('#chat-members');
+  const scroller = $('#message-scroller');
+  const list = $('#message-list');
+  const olderBtn = $('#load-older');
+  const newerBtn = $('#load-newer');
+  const composer = $('#composer');
+  const input = $('#composer-input');
+
+  let menuOpenId = null;    // message whose menu is open (kept across re-renders)
+  let scrollTarget = null;  // message id to bring into view (search jump)
+  let hitId = null;         // message highlighted as the search hit
+  let stickBottom = false;  // keep pinned to the newest message (just opened / just sent)
+  let chatIdShown = null;
+  const drafts = new Map(); // chat id -> unsent text, kept while the user looks elsewhere
+
+  // ---- composer -----------------------------------------------------------------
+
+  input.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      composer.requestSubmit();
+    }
+  });
+  input.addEventListener('input', () => {
+    if (store.openChatId) drafts.set(store.openChatId, input.value);
+    autosize();
+  });
+  function autosize() {
+    input.style.height = 'auto';
+    input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
+  }
+  composer.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const chatId = store.openChatId;
+    const body = input.value.trim();
+    if (!chatId || !body) return;
+    if ([...body].length > MAX_BODY) { toast(`A message can have at most ${MAX_BODY} characters.`); return; }
+    actions.send(chatId, body);
+    input.value = '';
+    drafts.delete(chatId);
+    autosize();
+    stickBottom = true;
+    input.focus();
+  });
+
+  // ---- header ------------------------------------------------------------------------
+
+  $('#leave-chat-button').addEventListener('click', () => {
+    if (store.openChatId) actions.leave(store.openChatId);
+  });
+
+  // ---- history paging ------------------------------------------------------------
+
+  olderBtn.addEventListener('click', () => store.openChatId && actions.loadOlder(store.openChatId));
+  newerBtn.addEventListener('click', () => store.openChatId && actions.jumpToLatest(store.openChatId));
+  scroller.addEventListener('scroll', () => {
+    const chatId = store.openChatId;
+    const win = chatId && store.window(chatId);
+    if (!win || win.loading) return;
+    if (scroller.scrollTop < 150 && win.hasMoreBefore) actions.loadOlder(chatId);
+    else if (!win.atLatest && scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 150) actions.loadNewer(chatId);
+    if (stickBottom && scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight > 80) stickBottom = false;
+  }, { passive: true });
+
+  // ---- menus -------------------------------------------------------------------------
+
+  function setMenu(id, focusFirst = false) {
+    menuOpenId = id;
+    for (const wrap of list.querySelectorAll('.menu-wrap')) {
+      const open = wrap.dataset.messageId === id;
+      wrap.querySelector('.menu').hidden = !open;
+      wrap.querySelector('.menu-button').setAttribute('aria-expanded', String(open));
+      if (open && focusFirst) wrap.querySelector('.menu button')?.focus();
+    }
+  }
+  document.addEventListener('click', (ev) => {
+    if (menuOpenId && !ev.target.closest?.('.menu-wrap')) setMenu(null);
+  });
+  list.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape' && menuOpenId) {
+      const id = menuOpenId;
+      setMenu(null);
+      list.querySelector(`.menu-wrap[data-message-id="${CSS.escape(id)}"] .menu-button`)?.focus();
+    }
+  });
+
+  function menuFor(m, mine) {
+    const liked = store.me && (m.liked_by || []).includes(store.me.id);
+    const sender = store.displayName(m.sender_id);
+    const menuId = `menu-${m.id}`;
+    const item = (label, testid, fn) => el('button', {
+      type: 'button', testid, onclick: () => { setMenu(null); fn(); },
+    }, label);
+    const open = menuOpenId === m.id;
+    return el('div', { class: 'menu-wrap', dataset: { messageId: m.id } },
+      el('button', {
+        type: 'button', class: 'menu-button icon-button', testid: 'message-menu-button',
+        'aria-label': `Actions for message from ${sender}`, 'aria-haspopup': 'true',
+        'aria-expanded': String(open), 'aria-controls': menuId,
+        onclick: (ev) => { ev.stopPropagation(); setMenu(menuOpenId === m.id ? null : m.id, true); },
+      }, '⋯'),
+      el('div', { class: 'menu', id: menuId, hidden: !open },
+        m.deleted ? null : liked
+          ? item('Unlike', 'menu-unlike', () => actions.unlike(m))
+          : item('Like', 'menu-like', () => actions.like(m)),
+        item('Delete for me', 'menu-delete-me', () => actions.deleteMessage(m, 'me')),
+        mine && !m.deleted ? item('Delete for everyone', 'menu-delete-everyone', () => actions.deleteMessage(m, 'everyone')) : null));
+  }
+
+  // ---- messages ---------------------------------------------------------------------
+
+  /** Which readers' avatars go after which message: the newest loaded message <= their read id. */
+  function readMarkers(chat, win) {
+    const at = new Map();
+    const msgs = win.messages;
+    if (!msgs.length) return at;
+    for (const uid of chat.member_ids || []) {
+      if (store.me && uid === store.me.id) continue;
+      const readId = chat.reads?.[uid];
+      if (!readId) continue;
+      if (cmpId(readId, msgs[0].id) < 0) continue; // read point is older than what is loaded
+      if (!win.atLatest && cmpId(readId, msgs[msgs.length - 1].id) > 0) continue; // newer than loaded
+      let spot = null;
+      for (let i = msgs.length - 1; i >= 0; i -= 1) {
+        if (cmpId(msgs[i].id, readId) <= 0) { spot = msgs[i].id; break; }
+      }
+      if (!spot) continue;
+      if (!at.has(spot)) at.set(spot, []);
+      at.get(spot).push(uid);
+    }
+    return at;
+  }
+
+  function messageItem(m, readers) {
+    const mine = store.me && m.sender_id === store.me.id;
+    const sender = store.user(m.sender_id) || (mine ? store.me : null);
+    const likers = m.liked_by || [];
+    const senderName = store.displayName(m.sender_id);
+    return el('li', {
+      class: `message${mine ? ' mine' : ''}${m.deleted ? ' deleted' : ''}${m.id === hitId ? ' hit' : ''}`,
+      testid: 'message-item', tabindex: '-1',
+      dataset: { messageId: m.id, senderId: m.sender_id, deleted: String(!!m.deleted) },
+    },
+    avatar(sender, { testid: 'message-avatar' }),
+    el('div', { class: 'bubble' },
+      el('div', { class: 'meta' },
+        el('span', { class: 'sender', testid: 'message-sender' }, senderName), ' ', timeEl(m.created_at)),
+      m.deleted
+        ? el('div', { class: 'body deleted-note', testid: 'message-body' }, 'This message was deleted.')
+        : el('div', { class: 'body', testid: 'message-body' }, linkify(m.body)),
+      likers.length ? el('div', {
+        class: 'likes', testid: 'message-likes', role: 'group',
+        'aria-label': `Liked by ${likers.map((id) => store.displayName(id)).join(', ')}`,
+      }, el('span', { class: 'heart', 'aria-hidden': 'true' }, '♥'),
+      likers.map((id) => avatar(store.user(id) || (store.me?.id === id ? store.me : null), { size: 'xs', testid: 'liker-avatar' }))) : null),
+    menuFor(m, mine),
+    readers?.length ? el('div', {
+      class: 'read-markers', testid: 'read-markers', role: 'group',
+      'aria-label': `Read by ${readers.map((id) => store.displayName(id)).join(', ')}`,
+    }, readers.map((id) => {
+      const a = avatar(store.user(id), { size: 'xs', label: false, testid: 'read-marker' });
+      a.dataset.userId = id;
+      return a;
+    })) : null);
+  }
+
+  function pendingItem(p) {
+    const failed = p.status === 'failed';
+    return el('li', {
+      class: `message mine pending${failed ? ' failed' : ''}`, testid: 'pending-message',
+      dataset: { clientMsgId: p.client_msg_id },
+    },
+    avatar(store.me, { testid: 'message-avatar' }),
+    el('div', { class: 'bubble' },
+      el('div', { class: 'meta' },
+        el('span', { class: 'sender' }, store.displayName(store.me?.id)), ' ',
+        el('span', { class: 'status', testid: 'pending-status' }, failed ? `Not sent: ${p.error || 'error'}` : 'Sending…')),
+      el('div', { class: 'body', testid: 'message-body' }, linkify(p.body)),
+      failed ? el('div', { class: 'pending-actions' },
+        el('button', { type: 'button', class: 'small', testid: 'pending-retry', onclick: () => actions.retry(p.client_msg_id) }, 'Retry'),
+        el('button', { type: 'button', class: 'small', testid: 'pending-discard', onclick: () => actions.discard(p.client_msg_id) }, 'Discard')) : null));
+  }
+
+  function renderHeader(chat) {
+    title.textContent = store.chatName(chat);
+    const others = (chat.member_ids || []).filter((id) => !store.me || id !== store.me.id);
+    members.replaceChildren(
+      ...others.flatMap((id, i) => [
+        i ? ', ' : '',
+        el('span', { class: 'member' }, store.contacts.has(id) ? presenceDot(store.status(id), store.displayName(id)) : null,
+          store.displayName(id)),
+      ]),
+      others.length ? ' and you' : 'Only you are left in this chat');
+  }
+
+  function render() {
+    const chatId = store.openChatId;
+    const chat = chatId && store.chats.get(chatId);
+    const win = chatId && store.window(chatId);
+    if (!chat || !win) return;
+    if (chatIdShown !== chatId) {
+      chatIdShown = chatId;
+      menuOpenId = null;
+      list.replaceChildren();
+    }
+    renderHeader(chat);
+
+    // Remember what the reader is looking at, to keep it still while content changes.
+    const nearBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 60;
+    let anchorKey = null;
+    let anchorOffset = 0;
+    for (const li of list.children) {
+      if (li.offsetTop + li.offsetHeight > scroller.scrollTop) {
+        anchorKey = li.dataset.key;
+        anchorOffset = li.offsetTop - scroller.scrollTop;
+        break;
+      }
+    }
+
+    const readers = readMarkers(chat, win);
+    const items = win.messages.map((m) => {
+      const r = readers.get(m.id) || [];
+      const senderU = store.user(m.sender_id);
+      const likerNames = (m.liked_by || []).map((id) => store.displayName(id));
+      return {
+        key: m.id,
+        sig: JSON.stringify([m.body, m.deleted, m.liked_by, likerNames, r, m.id === hitId,
+          senderU?.display_name, senderU?.avatar_color, r.map((id) => store.user(id)?.avatar_color)]),
+        build: () => messageItem(m, r),
+      };
+    });
+    if (win.atLatest) {
+      // A pending message whose copy already arrived live is shown once, as the real one.
+      const arrived = new Set(win.messages.filter((m) => m.sender_id === store.me?.id).map((m) => m.client_msg_id));
+      for (const p of actions.pending(chatId)) {
+        if (arrived.has(p.client_msg_id)) continue;
+        items.push({ key: `p:${p.client_msg_id}`, sig: JSON.stringify([p.status, p.error]), build: () => pendingItem(p) });
+      }
+    }
+    if (!items.length && !win.loading) {
+      list.replaceChildren(el('li', { class: 'hint', dataset: { key: 'empty' } }, 'No messages yet. Say hello!'));
+    } else {
+      reconcile(list, items);
+    }
+    olderBtn.hidden = !win.hasMoreBefore;
+    olderBtn.disabled = win.loading;
+    olderBtn.textContent = win.loading ? 'Loading…' : 'Load older messages';
+    newerBtn.hidden = win.atLatest;
+    newerBtn.textContent = 'Jump to the latest messages';
+
+    // Restore the view: the search hit first, then the bottom, else the anchor.
+    const target = scrollTarget && list.querySelector(`[data-message-id="${CSS.escape(scrollTarget)}"]`);
+    if (target) {
+      target.scrollIntoView({ block: 'center' });
+      target.focus({ preventScroll: true });
+      scrollTarget = null;
+    } else if (stickBottom || (nearBottom && win.atLatest && !scrollTarget)) {
+      scroller.scrollTop = scroller.scrollHeight;
+    } else if (anchorKey) {
+      const li = [...list.children].find((n) => n.dataset.key === anchorKey);
+      if (li) scroller.scrollTop = li.offsetTop - anchorOffset;
+    }
+
+    // History shorter than the screen cannot be scrolled up: fetch more right away.
+    if (!win.loading && win.hasMoreBefore && scroller.scrollHeight <= scroller.clientHeight + 10) {
+      actions.loadOlder(chatId);
+    }
+    if (document.visibilityState !== 'hidden') actions.markRead(chatId);
+  }
+
+  return {
+    /** Called by the app when a chat is opened; `focusMessageId` comes from a search hit. */
+    show(chatId, { focusMessageId = null } = {}) {
+      view.hidden = false;
+      if (chatIdShown !== chatId) { input.value = drafts.get(chatId) || ''; autosize(); }
+      scrollTarget = focusMessageId;
+      hitId = focusMessageId;
+      stickBottom = !focusMessageId;
+      render();
+      if (!focusMessageId) input.focus({ preventScroll: true });
+    },
+    hide() { view.hidden = true; chatIdShown = null; },
+    render(dirty) {
+      if (view.hidden) return;
+      if (dirty.has('all') || dirty.has('chat') || dirty.has('users') || dirty.has('presence') || dirty.has('outbox')) render();
+    },
+    stickToBottom() { stickBottom = true; },
+    /** Forget everything of the signed-out account. */
+    reset() { drafts.clear(); hitId = null; scrollTarget = null; menuOpenId = null; chatIdShown = null; },
+  };
+}
