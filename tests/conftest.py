@@ -61,7 +61,9 @@ class ServerProcess:
         self.proc = None
         self.log_path = os.path.join(ROOT, "var", "test-logs", f"server-{self.port}.log")
 
-    def start(self, timeout: float = 60):
+    def start(self, timeout: float = 60, wait_ready: bool = True):
+        """Start and wait for /readyz 200 (or, with ``wait_ready=False``, only /healthz 200:
+        for a server whose engine is meant to be unreachable)."""
         os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
         gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or "gunicorn"
         self.proc = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT,
@@ -72,7 +74,8 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited early; see {self.log_path}")
             try:
-                if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
+                probe = "/readyz" if wait_ready else "/healthz"
+                if requests.get(self.url + probe, timeout=1).status_code == 200:
                     return self
             except requests.RequestException:
                 pass

@@ -1,17 +1,20 @@
 """Liveness and readiness probes."""
 from flask import Blueprint, current_app
 
+from chatsvc.api.base import endpoint
 from chatsvc.store.indices import is_ready
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
+@endpoint("Liveness: 200 while the process serves", auth=False)
 def healthz():
     return {"status": "ok"}
 
 
 @bp.get("/readyz")
+@endpoint("Readiness: 200 when the engine answers and the indices exist, else 503", auth=False)
 def readyz():
     ready, reason = is_ready(current_app.extensions["chatsvc"].engine)
     return {"status": "ready" if ready else "unavailable", "detail": reason}, 200 if ready else 503

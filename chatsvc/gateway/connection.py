@@ -2,15 +2,47 @@
 
 Events are queued (already encoded) and written by a short-lived writer greenlet, so a
 publisher never waits on a slow socket. A client that lets ``limit`` frames pile up is
-disconnected (close 1008) instead of being buffered without end.
+disconnected (its TCP connection dropped: a 1008 close frame could not get past the
+frame it is stuck on) instead of being buffered without end.
 """
+import socket
 from collections import deque
 
 import gevent
+from gevent.lock import Semaphore
 
 CLOSE_TOO_SLOW = 1008
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_IDLE = 4408
+SEND_LOCK_TIMEOUT = 10.0
+
+
+class WholeFrameSocket:
+    """The socket under a simple_websocket connection, made safe for gevent.
+
+    simple_websocket writes with ``sock.send(data)`` and ignores the count; a gevent socket
+    sends only what fits in the kernel buffer, so a large frame to a busy peer was cut short
+    and the stream corrupted. Here every send writes everything (``sendall``), one writer at
+    a time (the outbox writer and the reader's pong/close replies share the socket).
+    """
+
+    __slots__ = ("_sock", "_lock")
+
+    def __init__(self, sock):
+        self._sock = sock
+        self._lock = Semaphore()
+
+    def send(self, data) -> int:
+        if not self._lock.acquire(timeout=SEND_LOCK_TIMEOUT):
+            raise OSError("socket busy: the peer is not reading")
+        try:
+            self._sock.sendall(data)
+        finally:
+            self._lock.release()
+        return len(data)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
 
 
 class Connection:
@@ -36,7 +68,7 @@ class Connection:
         if self.closed:
             return
         if len(self._outbox) >= self._limit:
-            self.close(CLOSE_TOO_SLOW, "too slow: outgoing queue full")
+            self._abort()
             return
         self._outbox.append(text)
         if self._writer is None:
@@ -54,6 +86,26 @@ class Connection:
             self.closed = True
         finally:
             self._writer = None
+
+    def _abort(self):
+        """Drop a peer that stopped reading. Its writer is stuck mid-frame on a full socket,
+        so no close frame (1008) could reach it in order; end the TCP connection instead,
+        without waiting: the publisher that noticed must not stall on this peer."""
+        self.closed = True
+        self._outbox.clear()
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.kill(block=False)
+        try:
+            self.ws.sock.shutdown(socket.SHUT_RDWR)  # wakes the reader: the read loop ends
+        except Exception:
+            pass
+
+    def flush(self, timeout: float = 5.0):
+        """Wait, at most ``timeout`` s, until queued frames (and a queued close) are written."""
+        writer = self._writer
+        if writer is not None:
+            writer.join(timeout)
 
     def close_after(self, code: int, reason: str = ""):
         """Close once the frames already queued (an error explaining why) are sent."""

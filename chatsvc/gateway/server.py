@@ -18,7 +18,7 @@ from simple_websocket import ConnectionClosed
 from chatsvc.errors import ChatError, InternalError, RateLimited, Unauthorized
 from chatsvc.gateway import codec
 from chatsvc.gateway.commands import HANDLERS
-from chatsvc.gateway.connection import CLOSE_IDLE, CLOSE_UNAUTHORIZED, Connection
+from chatsvc.gateway.connection import CLOSE_IDLE, CLOSE_UNAUTHORIZED, Connection, WholeFrameSocket
 from chatsvc.gateway.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -36,9 +36,11 @@ class Gateway:
         self.authenticate = authenticate
 
     def serve(self, ws):
+        ws.sock = WholeFrameSocket(ws.sock)
         conn = Connection(ws, self.config.outbox_size)
         try:
             if not self._handshake(conn):
+                conn.flush()  # the error and the 4401 close go out before flask-sock's own close
                 return
             self.hub.attach(conn)
             try:
