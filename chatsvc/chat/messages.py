@@ -44,10 +44,14 @@ def _window(ctx, tail, chat_id, viewer_id, before, after, want) -> list[dict]:
     from_start = after is not None and before is None
     enough = len(local) >= want
     reaches = tail.complete or (tail.messages and after is not None and after >= tail.oldest_id)
-    if enough or reaches:
+    # Forward pages start at ``after``: the tail serves them only when it reaches back there.
+    if reaches or (enough and not from_start):
         return local[:want] if from_start else local[-want:]
+    if tail.evicted_unrefreshed():
+        message_store.refresh(ctx.engine)
+    # (store.page sorts ascending only without ``before``: a forward page must not bound it.)
     older = message_store.page(ctx.engine, chat_id, before=before if before is not None
-                               else (tail.oldest_id if tail.messages else None),
+                               else (tail.oldest_id if tail.messages and not from_start else None),
                                after=after, limit=want, viewer_id=viewer_id)
     if from_start:
         # Engine returns ascending from ``after`` up to the tail; the tail has the rest.
@@ -68,7 +72,7 @@ def _set_like(ctx: ChatContext, me: dict, message_id: int, liked: bool) -> dict:
     if (me["id"] in likers) != liked:  # idempotent: no write, no event when unchanged
         script = ("if (!ctx._source.liked_by.contains(params.u)) { ctx._source.liked_by.add(params.u) } "
                   "else { ctx.op = 'noop' }") if liked else \
-                 ("if (ctx._source.liked_by.removeIf(x -> x == params.u)) {} else { ctx.op = 'noop' }")
+                 ("if (!ctx._source.liked_by.removeIf(x -> x == params.u)) { ctx.op = 'noop' }")
         ctx.bulk.write([message_store.script_op(ctx.engine, doc, script, {"u": me["id"]})])[0].raise_for_failure()
         likers = likers + [me["id"]] if liked else [u for u in likers if u != me["id"]]
         doc["liked_by"] = likers

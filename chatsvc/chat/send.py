@@ -38,6 +38,8 @@ class MessageSender:
                                    max(1, ctx.config.bulk_max_items // 2))
         self._seen: OrderedDict[str, tuple[int, str]] = OrderedDict()  # key -> (id, chat)
         self._inflight: dict[str, AsyncResult] = {}
+        # Keys whose _bulk failed in transit: the engine may have stored them even so.
+        self._uncertain: set[str] = set()
 
     @property
     def batches(self) -> int:
@@ -95,7 +97,13 @@ class MessageSender:
             doc = it.doc
             ops.append(message_store.idempotency_op(engine, it.key, doc["id"], doc["chat_id"], doc["created_at"]))
             ops.append(message_store.write_op(engine, doc))
-        outcomes = ctx.bulk.write_now(ops)
+        try:
+            outcomes = ctx.bulk.write_now(ops)
+        except Unavailable:
+            if len(self._uncertain) > SEEN_KEYS:
+                self._uncertain.clear()
+            self._uncertain.update(it.key for it in items)
+            raise
         results: list = [None] * len(items)
         stored, retries, undo = [], [], []
         for i, it in enumerate(items):
@@ -141,5 +149,9 @@ class MessageSender:
             # A claim whose message never got stored: release it so the next retry works.
             self._ctx.bulk.write_now([message_store.release_idempotency_op(self._ctx.engine, it.key)])
             return Unavailable("the earlier attempt of this message was lost; retry")
+        if it.key in self._uncertain:
+            # Stored although its sender was told "unavailable": nobody was told of it yet.
+            self._uncertain.discard(it.key)
+            self._publish(Outgoing(it.state, it.chat, doc, it.key))
         self._remember(it.key, doc["id"], doc["chat_id"])
         return doc, False

@@ -5,6 +5,7 @@ loaded once (at the team's first use) and then kept current by the same code tha
 them. Each chat's recent messages are kept as a :class:`Tail`, so history, the chat list
 and unread counts answer without a refresh of the engine.
 """
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -31,6 +32,7 @@ class Tail:
         self.messages: list[dict] = []
         self.by_id: dict[int, dict] = {}
         self.complete = False
+        self.evicted_at = float("-inf")
         self.loaded = Event()
 
     def fill(self, newest_first: list[dict]):
@@ -58,6 +60,12 @@ class Tail:
             gone = self.messages.pop(0)
             del self.by_id[gone["id"]]
             self.complete = False
+            self.evicted_at = time.monotonic()
+
+    def evicted_unrefreshed(self, refresh_interval: float = 1.5) -> bool:
+        """True when a message left the tail so recently that the engine's searches may
+        not see it yet (only at hundreds of messages per second into one chat)."""
+        return time.monotonic() - self.evicted_at < refresh_interval
 
     @property
     def oldest_id(self) -> int | None:
@@ -149,6 +157,9 @@ class TeamStates:
         team = account_store.get_team(engine, team_id)
         if team is None:
             raise NotFound("no such team")
+        # Once per team per process: what an earlier process wrote just before it stopped
+        # becomes searchable, so the tails loaded below miss nothing.
+        message_store.refresh(engine)
         state = TeamState(team)
         for user in account_store.team_users(engine, team_id):
             user.pop("_id", None)

@@ -55,6 +55,13 @@ def get_many(engine: Engine, refs: list[tuple[int, str]]) -> dict[int, dict]:
     return {int(d["_id"]): d["_source"] for d in docs if d.get("found")}
 
 
+def refresh(engine: Engine):
+    """Make every acknowledged message searchable now. Never on a per-message path: used
+    once per team load, and when a chat's tail has just evicted unrefreshed messages."""
+    engine.call("indices.refresh", index=engine.messages_pattern,
+                params={"ignore_unavailable": "true", "allow_no_indices": "true"})
+
+
 def update(engine: Engine, message: dict, script: str, params: dict, wait: bool = False):
     """Run a painless update on one message. ``wait`` waits for the next refresh, so a
     removal is already invisible to search when the call returns."""
