@@ -15,3 +15,58 @@ def register(app: Flask):
         """Apply the index templates and create the indices (idempotent)."""
         created = bootstrap(app.extensions["chatsvc"].engine)
         click.echo("created: " + (", ".join(created) if created else "nothing (all present)"))
+
+    @group.command("export")
+    @click.option("--team", required=True, help="Team name (any case) or team id.")
+    @click.option("--since", help="From this day (YYYY-MM-DD, 00:00Z) or RFC 3339 timestamp, inclusive.")
+    @click.option("--until", help="Through this day (YYYY-MM-DD, to its end) or RFC 3339 timestamp, inclusive.")
+    @click.option("--chat", "chats", multiple=True, help="Only this chat id (repeatable).")
+    @click.option("--user", "users", multiple=True,
+                  help="Only the chats this username was ever a member of, so all they sent (repeatable).")
+    @click.option("--query", help="PROTOCOL.md search language, without per-user visibility rules.")
+    @click.option("--out", type=click.Path(), help="Output folder (default ./export-<team>-<timestamp>).")
+    @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "html"]), default="jsonl",
+                  show_default=True, help="JSON Lines, CSV, or per-chat HTML transcripts.")
+    @click.option("--resume", is_flag=True, help="Continue the interrupted export in --out.")
+    @click.option("--progress/--no-progress", default=None,
+                  help="Progress bar on stderr (default: only when stderr is a terminal).")
+    @click.option("--page-size", type=click.IntRange(1, 10000), default=10000, hidden=True)
+    @click.option("--stop-after", type=click.IntRange(0), default=None, hidden=True,
+                  help="Test hook: stop as if interrupted after this many messages.")
+    def export(team, since, until, chats, users, query, out, fmt, resume, progress,
+               page_size, stop_after):
+        """Export a team's history (deleted and hidden messages included) for audit.
+
+        Writes the messages in chat then id order from one consistent snapshot, with
+        manifest.json (filters, counts and first/last id per chat, snapshot time, SHA-256
+        of every file). Exit codes: 0 done, 2 bad filter, 3 unknown team, 4 search engine
+        unreachable, 5 output not writable, 6 interrupted (continue with --resume), 130
+        interrupted by Ctrl-C (continue with --resume).
+        """
+        from chatsvc.export import ExportError, ExportOptions, run_export  # noqa: PLC0415
+        from chatsvc.export.filters import Filters  # noqa: PLC0415
+
+        opts = ExportOptions(
+            filters=Filters(team=team, since=since, until=until, chats=tuple(chats),
+                            users=tuple(users), query=query),
+            out=out, format=fmt, resume=resume, page_size=page_size, stop_after=stop_after,
+            progress=progress)
+        try:
+            # Its own client: an export's requests are few and big, so a longer timeout
+            # than the service's (CHATSVC_ENGINE_TIMEOUT) for each.
+            from chatsvc.store import Engine  # noqa: PLC0415
+            config = app.config["CHATSVC"]
+            engine = Engine(config.search_url, config.index_prefix, pool_size=4,
+                            timeout=max(config.engine_timeout, 60.0))
+            manifest = run_export(engine, opts)
+        except ExportError as exc:
+            click.echo(f"export: error: {exc.message}", err=True)
+            raise SystemExit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            click.echo(f"\nexport: interrupted; continue with --resume --out {opts.out}", err=True)
+            raise SystemExit(130) from None
+        elapsed = manifest.pop("_elapsed_s", None)
+        total = manifest["totals"]["messages"]
+        rate = f" in {elapsed:.1f} s ({total / elapsed:,.0f} messages/s)" if elapsed else ""
+        click.echo(f"export: {total} messages in {manifest['totals']['chats']} chats of team "
+                   f"{manifest['team']['name']} -> {opts.out}{rate}", err=True)

@@ -1,0 +1,188 @@
+"""The export's filters: checked before anything is read, then turned into one engine query.
+
+  --team   team name (any case) or team id; required
+  --since  a day YYYY-MM-DD (from its 00:00Z) or an RFC 3339 timestamp (inclusive)
+  --until  a day YYYY-MM-DD (through its end, 24:00Z) or an RFC 3339 timestamp (inclusive)
+  --chat   a chat id of the team; repeatable (any of them)
+  --user   a username of the team; repeatable: the chats each was ever a member of (current
+           or former), which hold everything they sent
+  --query  PROTOCOL.md's search language, without the per-user visibility rules: deleted and
+           hidden messages are searched too (a message deleted for everyone has an empty
+           body, so words match only messages that still have theirs). is:mine has no
+           meaning here; from:/with: name users of the team; in: a chat of the team.
+Every filter narrows the export (AND); repeated --chat or --user widen within their kind (OR).
+"""
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+
+from chatsvc.errors import BadRequest
+from chatsvc.chat.search_query import SearchQuery, date_bounds, parse_query, phrase_clause, word_clause
+from chatsvc.export.errors import bad_filter
+from chatsvc.ids import format_time, parse_id
+
+DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+STAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The filters as the operator gave them (recorded in the manifest and the resume state)."""
+    team: str
+    since: str | None = None
+    until: str | None = None
+    chats: tuple[str, ...] = ()
+    users: tuple[str, ...] = ()
+    query: str | None = None
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["chats"], d["users"] = list(self.chats), list(self.users)
+        return d
+
+
+@dataclass
+class Checked:
+    """Filters after the syntax checks that need no engine."""
+    since: datetime | None = None   # inclusive
+    until: datetime | None = None   # inclusive if until_inclusive, else exclusive
+    until_inclusive: bool = True
+    chat_ids: tuple[str, ...] = ()
+    search: SearchQuery | None = None
+
+
+@dataclass
+class Scope:
+    """Filters resolved against the team: the engine query and the chats in scope."""
+    query: dict
+    chat_ids: list[str] = field(default_factory=list)   # sorted as the export walks them
+    description: dict = field(default_factory=dict)
+
+
+def _parse_moment(option: str, value: str) -> tuple[datetime, bool]:
+    """(moment, is_day) for --since/--until."""
+    text = value.strip()
+    try:
+        if DAY_RE.fullmatch(text):
+            return datetime.combine(date.fromisoformat(text), time(0), timezone.utc), True
+        if STAMP_RE.fullmatch(text):
+            stamp = text.replace("z", "Z").replace("t", "T")
+            # fromisoformat takes at most microseconds: trim nanoseconds.
+            stamp = re.sub(r"(\.\d{6})\d+", r"\1", stamp)
+            return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(timezone.utc), False
+    except ValueError:
+        pass
+    raise bad_filter(f"{option} {value!r}: expected a date YYYY-MM-DD or an RFC 3339 timestamp "
+                     "such as 2026-11-30T09:15:02Z or 2026-11-30T10:15:02+01:00")
+
+
+def check(filters: Filters) -> Checked:
+    """Everything that can be checked without the engine; raises ExportError (exit 2)."""
+    out = Checked()
+    if not filters.team or not filters.team.strip():
+        raise bad_filter("--team is required: a team name or id")
+    if filters.since:
+        out.since, _ = _parse_moment("--since", filters.since)
+    if filters.until:
+        until, is_day = _parse_moment("--until", filters.until)
+        # A day means through its end: everything before the next day's 00:00Z.
+        out.until, out.until_inclusive = (until + timedelta(days=1), False) if is_day else (until, True)
+    if out.since and out.until and (out.since > out.until or
+                                    (out.since == out.until and not out.until_inclusive)):
+        raise bad_filter(f"--since {filters.since} is after --until {filters.until}: nothing to export")
+    ids = []
+    for raw in filters.chats:
+        number = parse_id(raw.strip())
+        if number is None:
+            raise bad_filter(f"--chat {raw!r}: expected a chat id (a positive decimal number)")
+        ids.append(str(number))
+    out.chat_ids = tuple(dict.fromkeys(ids))
+    for name in filters.users:
+        if not name.strip():
+            raise bad_filter("--user needs a username")
+    if filters.query is not None:
+        try:
+            out.search = parse_query(filters.query)
+        except BadRequest as exc:
+            raise bad_filter(f"--query: {exc.message.removeprefix('invalid search query: ')}") from None
+        if out.search.is_mine:
+            raise bad_filter("--query: is:mine has no meaning in an export (there is no 'me'); "
+                             "use from:<username> or --user")
+    return out
+
+
+def _ever_members(chat: dict) -> set[str]:
+    ids = set(chat.get("member_ids", ())) | set(chat.get("former_member_ids", ()))
+    ids.update(m["user_id"] for m in chat.get("membership", ()) or ())
+    return ids
+
+
+def _user(team, option: str, name: str) -> dict:
+    user = team.by_username.get(name.strip().lstrip("@").casefold())
+    if user is None:
+        raise bad_filter(f"{option} {name!r}: no such user in team {team.team['name']!r}")
+    return user
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), timezone.utc)
+
+
+def resolve(filters: Filters, checked: Checked, team) -> Scope:
+    """The engine query and the chats in scope; raises ExportError (exit 2) for a chat or
+    user that is not the team's. ``team`` is a TeamContext (records.py)."""
+    chat_sets = []   # each narrows (AND); within one, any chat (OR)
+    if checked.chat_ids:
+        foreign = [c for c in checked.chat_ids if c not in team.chats]
+        if foreign:
+            raise bad_filter(f"--chat {foreign[0]}: no such chat in team {team.team['name']!r}")
+        chat_sets.append(set(checked.chat_ids))
+    if filters.users:
+        users = [_user(team, "--user", name) for name in filters.users]
+        chat_sets.append({cid for cid, chat in team.chats.items()
+                          if _ever_members(chat) & {u["id"] for u in users}})
+
+    clauses = [{"term": {"team_id": team.team["id"]}}]
+    must, must_not = [], []
+    lower, upper = checked.since, checked.until
+    upper_op = "lte" if checked.until_inclusive else "lt"
+    q = checked.search
+    if q is not None:
+        if q.in_chats:
+            foreign = [c for c in q.in_chats if c not in team.chats]
+            if foreign:
+                raise bad_filter(f"--query in:{foreign[0]}: no such chat in team {team.team['name']!r}")
+            chat_sets.append(set(q.in_chats))
+        for name in q.with_users:
+            uid = _user(team, "--query with:", name)["id"]
+            chat_sets.append({cid for cid, chat in team.chats.items() if uid in _ever_members(chat)})
+        if q.from_users:
+            senders = [_user(team, "--query from:", name)["id"] for name in q.from_users]
+            clauses.append({"terms": {"sender_id": senders}})
+        if q.has_like:
+            clauses.append({"exists": {"field": "liked_by"}})
+        day_lo, day_hi = date_bounds(q)
+        if day_lo and (lower is None or _day_start(day_lo) > lower):
+            lower = _day_start(day_lo)
+        if day_hi and (upper is None or _day_start(day_hi) <= upper):
+            upper, upper_op = _day_start(day_hi), "lt"
+        must += [word_clause(w) for w in q.words] + [phrase_clause(p) for p in q.phrases]
+        must_not += [word_clause(w) for w in q.excluded_words]
+        must_not += [phrase_clause(p) for p in q.excluded_phrases]
+    if lower or upper:
+        bounds = {"gte": format_time(lower)} if lower else {}
+        if upper:
+            bounds[upper_op] = format_time(upper)
+        clauses.append({"range": {"created_at": bounds}})
+
+    chat_ids = set(team.chats)
+    for s in chat_sets:
+        chat_ids &= s
+    if chat_sets:
+        clauses.append({"terms": {"chat_id": sorted(chat_ids)}})
+    boolean = {"filter": clauses}
+    if must:
+        boolean["must"] = must
+    if must_not:
+        boolean["must_not"] = must_not
+    return Scope(query={"bool": boolean}, chat_ids=sorted(chat_ids))
