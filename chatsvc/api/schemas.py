@@ -76,6 +76,15 @@ class ContextQuery(_In):
     after = fields.Integer(load_default=10, validate=validate.Range(0, 100))
 
 
+class SearchQuery(_In):
+    """GET /api/search. ``q`` itself is checked by the query parser (chat/search_query.py),
+    which names the malformed operator."""
+    q = fields.String(required=True)
+    sort = fields.String(load_default="relevance", validate=validate.OneOf(["relevance", "recent"]))
+    limit = fields.Integer(load_default=20, strict=False, validate=validate.Range(1, 100))
+    cursor = fields.String(load_default=None, validate=validate.Length(1, 1024))
+
+
 # -- responses (documentation) ----------------------------------------------------------
 class UserOut(Schema):
     id = fields.String()
@@ -167,3 +176,23 @@ class ErrorBody(Schema):
 
 class ErrorOut(Schema):
     error = fields.Nested(ErrorBody)
+
+
+class SearchChatOut(Schema):
+    id = fields.String()
+    title = fields.String(allow_none=True)
+    kind = fields.String(validate=validate.OneOf(["direct", "group"]))
+
+
+class SearchHitOut(Schema):
+    message = fields.Nested(MessageOut)
+    chat = fields.Nested(SearchChatOut)
+    highlights = fields.List(fields.String(), metadata={
+        "description": "fragments of body: matches in <mark>...</mark>, all other text HTML-escaped"})
+
+
+class SearchOut(Schema):
+    hits = fields.List(fields.Nested(SearchHitOut))
+    total = fields.Integer(metadata={"description": "every visible match (exact)"})
+    next_cursor = fields.String(allow_none=True)
+    total_is_lower_bound = fields.Boolean(metadata={"description": "present (true) only if total is a lower bound"})

@@ -1,0 +1,17 @@
+"""Full-text search over the messages the caller may see (PROTOCOL.md "Search")."""
+from flask import Blueprint
+
+from chatsvc.api import schemas as s
+from chatsvc.api.base import ctx, endpoint, load_args, me
+from chatsvc.chat import search
+
+bp = Blueprint("search", __name__)
+
+
+@bp.get("/api/search")
+@endpoint("Search the caller's visible messages (query language in PROTOCOL.md)",
+          query=s.SearchQuery, response=s.SearchOut)
+def search_messages():
+    args = load_args(s.SearchQuery())
+    return search.search(ctx(), me(), args["q"], sort=args["sort"], limit=args["limit"],
+                         cursor=args["cursor"])
