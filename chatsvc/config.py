@@ -77,6 +77,8 @@ class Config:
     max_body_chars: int = _setting(10000, _bounded(int, 1, 100000), "message length limit")
     frame_rate: float = _setting(50.0, _bounded(float, 0.1, 1e6), "frames/s per connection")
     frame_burst: int = _setting(100, _bounded(int, 1, 1000000), "frame burst per connection")
+    send_rate: float = _setting(50.0, _bounded(float, 0.1, 1e6), "messages/s per sender")
+    send_burst: int = _setting(200, _bounded(int, 1, 1000000), "message burst per sender")
     sends_in_flight: int = _setting(16, _bounded(int, 1, 1000), "pipelined sends per connection")
     outbox_size: int = _setting(2000, _bounded(int, 10, 1000000), "queued events per conn")
     bulk_delay_ms: float = _setting(2.0, _bounded(float, 0, 1000), "group-commit window")

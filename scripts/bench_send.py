@@ -11,7 +11,9 @@ Against a running server (``--url``) and its engine (``--engine``), in one run:
                total, paced; reports send -> delivery latency p50/p99 over every
                delivered ``message`` event.
 
-Numbers are medians of what one run saw; the machine is shared, so compare ratios.
+Numbers are medians of what one run saw; the machine is shared, so compare ratios. Start
+the server with the flood limits raised: CHATSVC_FRAME_RATE, CHATSVC_FRAME_BURST,
+CHATSVC_SEND_RATE and CHATSVC_SEND_BURST at 100000.
 """
 from gevent import monkey
 

@@ -36,14 +36,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from chatsvc.chat.accounts import AVATAR_COLORS, hash_password  # noqa: E402
 from chatsvc.ids import EPOCH_MS, format_time  # noqa: E402
 
 CORPUS_PASSWORD = "corpus-password"
 WORKER = 1023                     # snowflake worker of corpus ids: never the app's (0..)
 DEFAULT_START = datetime(2025, 11, 1, tzinfo=timezone.utc)
 DEFAULT_END = datetime(2026, 11, 1, tzinfo=timezone.utc)
-AVATAR_COLORS = ["#e5484d", "#f76b15", "#ffc53d", "#46a758", "#12a594", "#0090ff",
-                 "#3e63dd", "#8e4ec6", "#d6409f", "#ad7f58"]
 
 # ------------------------------------------------------------------------- vocabulary
 
@@ -275,8 +274,7 @@ def build_world(seed: int, n_messages: int, start: datetime = DEFAULT_START,
 def _password_hash() -> str:
     """One argon2 hash of CORPUS_PASSWORD, shared by every corpus user (hashing thousands
     would take minutes)."""
-    from argon2 import PasswordHasher
-    return PasswordHasher().hash(CORPUS_PASSWORD)
+    return hash_password(CORPUS_PASSWORD)
 
 
 # ------------------------------------------------------------------------- bodies

@@ -338,7 +338,7 @@ def strict_server_api(srv):
 
 @pytest.fixture(scope="module")
 def small_outbox_server(engine_url, index_prefix):
-    srv = ServerProcess(engine_url, index_prefix, outbox_size=10).start()
+    srv = ServerProcess(engine_url, index_prefix, outbox_size=10, send_rate=10000, send_burst=10000).start()
     yield srv
     srv.stop()
 

@@ -5,6 +5,7 @@ from chatsvc.config import Config
 from chatsvc.chat.events import Publisher
 from chatsvc.chat.state import TeamStates
 from chatsvc.ids import SnowflakeGenerator
+from chatsvc.ratelimit import TokenBucket
 from chatsvc.store import BulkWriter, Engine
 
 
@@ -17,6 +18,7 @@ class ChatContext:
         self.bulk = BulkWriter(engine, config.bulk_delay_ms, config.bulk_max_items)
         self.teams = TeamStates(engine, config.tail_size)
         self.tokens: dict[str, tuple[str, str]] = {}  # token hash -> (user id, team id)
+        self.send_limits: dict[str, TokenBucket] = {}  # sender id -> her bucket
         self.random = random.SystemRandom()
         self._sender = None
 

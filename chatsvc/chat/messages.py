@@ -2,14 +2,25 @@
 from chatsvc.chat.context import ChatContext
 from chatsvc.chat.lookup import message_for_member
 from chatsvc.chat.views import message_view, messages_view
-from chatsvc.errors import BadRequest, Forbidden, NotFound
+from chatsvc.errors import BadRequest, Forbidden, NotFound, RateLimited
 from chatsvc.ids import now_iso
+from chatsvc.ratelimit import TokenBucket
 from chatsvc.store import chats as chat_store
 from chatsvc.store import messages as message_store
 
 
+def _check_send_rate(ctx: ChatContext, me: dict):
+    """Per sender, whatever the transport or the number of connections she opens."""
+    bucket = ctx.send_limits.get(me["id"])
+    if bucket is None:
+        bucket = ctx.send_limits[me["id"]] = TokenBucket(ctx.config.send_rate, ctx.config.send_burst)
+    if not bucket.take():
+        raise RateLimited("you are sending messages too fast; slow down")
+
+
 def send_message(ctx: ChatContext, me: dict, chat_id: str, body: str, client_msg_id: str) -> tuple[dict, bool]:
     """(Message, created): created is False for a retry of an earlier client_msg_id."""
+    _check_send_rate(ctx, me)
     state = ctx.teams.get(me["team_id"])
     chat = state.chat_for_member(chat_id, me["id"])
     ctx.teams.tail(state, chat_id)  # loaded first, so the new message joins it

@@ -19,7 +19,7 @@ from chatsvc.errors import ChatError, InternalError, RateLimited, Unauthorized
 from chatsvc.gateway import codec
 from chatsvc.gateway.commands import HANDLERS
 from chatsvc.gateway.connection import CLOSE_IDLE, CLOSE_UNAUTHORIZED, Connection, WholeFrameSocket
-from chatsvc.gateway.ratelimit import TokenBucket
+from chatsvc.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
 CLOSE_TRY_LATER = 1013
