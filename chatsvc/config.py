@@ -98,11 +98,3 @@ class Config:
             except ValueError as exc:
                 raise ConfigError(f"{name}={raw!r}: {exc}") from None
         return cls(**values)
-
-    @classmethod
-    def describe(cls):
-        """(variable, default, help) for every setting: the README's table."""
-        return [
-            ("CHATSVC_" + f.name.upper(), f.default, f.metadata["help"])
-            for f in dataclasses.fields(cls)
-        ]

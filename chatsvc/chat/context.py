@@ -1,6 +1,4 @@
 """Everything a use case needs, built once per process by create_app()."""
-import random
-
 from chatsvc.config import Config
 from chatsvc.chat.events import Publisher
 from chatsvc.chat.state import TeamStates
@@ -19,7 +17,6 @@ class ChatContext:
         self.teams = TeamStates(engine, config.tail_size)
         self.tokens: dict[str, tuple[str, str]] = {}  # token hash -> (user id, team id)
         self.send_limits: dict[str, TokenBucket] = {}  # sender id -> her bucket
-        self.random = random.SystemRandom()
         self._sender = None
 
     def new_id(self) -> str:

@@ -71,11 +71,6 @@ class Tail:
     def oldest_id(self) -> int | None:
         return self.messages[0]["id"] if self.messages else None
 
-    def covers(self, before: int | None) -> bool:
-        """True when every message older than ``before`` that we may need is in the tail
-        or the tail reaches the start of the chat."""
-        return self.complete or (bool(self.messages) and before is not None and before > self.oldest_id)
-
 
 @dataclass
 class TeamState:

@@ -82,7 +82,3 @@ class Hub:
     def presence_of(self, user_id: str):
         online = bool(self.by_user.get(user_id)) or user_id in self._offline_timers
         return ("online" if online else "offline"), self.last_seen.get(user_id)
-
-    @property
-    def connection_count(self) -> int:
-        return sum(len(c) for c in self.by_user.values())

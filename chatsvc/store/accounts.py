@@ -39,13 +39,6 @@ def put_user(engine: Engine, user: dict):
     engine.call("index", index=engine.index("users"), id=user["id"], body=user)
 
 
-def get_user(engine: Engine, user_id: str) -> dict | None:
-    try:
-        return engine.call("get", index=engine.index("users"), id=user_id)["_source"]
-    except NotFoundError:
-        return None
-
-
 def team_users(engine: Engine, team_id: str) -> list[dict]:
     return list(scan(engine, engine.index("users"), {"term": {"team_id": team_id}}))
 
