@@ -5,6 +5,7 @@ loaded once (at the team's first use) and then kept current by the same code tha
 them. Each chat's recent messages are kept as a :class:`Tail`, so history, the chat list
 and unread counts answer without a refresh of the engine.
 """
+import bisect
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -17,6 +18,10 @@ from chatsvc.store import accounts as account_store
 from chatsvc.store import chats as chat_store
 from chatsvc.store import contacts as contact_store
 from chatsvc.store import messages as message_store
+
+
+def _message_id(doc: dict) -> int:
+    return doc["id"]
 
 
 class Tail:
@@ -36,9 +41,10 @@ class Tail:
         self.loaded = Event()
 
     def fill(self, newest_first: list[dict]):
-        for doc in reversed(newest_first):
-            if doc["id"] not in self.by_id:
-                self._insert(doc)
+        # Merge what the engine returned with what arrived during the load: sort once.
+        for doc in newest_first:
+            self.by_id.setdefault(doc["id"], doc)
+        self.messages = sorted(self.by_id.values(), key=_message_id)
         self.complete = len(newest_first) < self.capacity
         self._trim()
         self.loaded.set()
@@ -51,9 +57,8 @@ class Tail:
         self.by_id[doc["id"]] = doc
         if not self.messages or self.messages[-1]["id"] < doc["id"]:
             self.messages.append(doc)
-        else:  # only while merging a load: keep ascending order
-            self.messages.append(doc)
-            self.messages.sort(key=lambda m: m["id"])
+        else:  # rare: a message published late (see send.py) keeps its place by id
+            bisect.insort(self.messages, doc, key=_message_id)
 
     def _trim(self):
         while len(self.messages) > self.capacity:
