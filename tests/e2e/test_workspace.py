@@ -20,6 +20,9 @@ ARTIFACTS = os.path.join(ROOT, "artifacts")
 CHROMIUM = os.environ.get("CHATSVC_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+# The page's own default is 15 s; assertions get the same patience (a cold engine's first
+# writes on a busy CI machine can take a few seconds).
+expect.set_options(timeout=15_000)
 XSS = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 PASSWORD = "correct horse battery"
 
@@ -50,7 +53,9 @@ class Person:
         self.name = name
         self.errors = []
         self.alerts = []
+        self.console = []
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
         self.page.on("dialog", self._dialog)
         self.page.goto(base_url + "/")
 
@@ -125,323 +130,350 @@ class Person:
     def bodies(self):
         return self.tid("message-list").get_by_test_id("message-body").all_inner_texts()
 
+    def diagnose(self) -> str:
+        """What this person's page shows, for a failing test's report (and a screenshot)."""
+        lines = [f"--- {self.name}: {self.page.url}"]
+        try:
+            self.shot(f"failure-{self.name}")
+            status = self.tid("connection-status").get_attribute("data-status", timeout=1000)
+            lines.append(f"connection: {status}")
+            lines.append(f"pending: {self.tid('pending-status').all_inner_texts()}")
+            lines.append(f"messages: {self.bodies()[-5:]}")
+        except Exception as exc:  # a diagnosis must not hide the failure it explains
+            lines.append(f"(page not readable: {exc})")
+        lines += [f"page error: {e}" for e in self.errors]
+        lines += [f"console {c}" for c in self.console[-20:]]
+        return "\n".join(lines)
+
     def close(self):
         self.context.close()
 
 
-def test_two_people_chat_in_the_browser(browser, base_url):
+@pytest.fixture
+def persons(request, browser, base_url):
+    """Makes Persons for a test; closes them after it and, when it failed, prints what each
+    page showed and the end of the server's log."""
+    made = []
+
+    def make(name, viewport=None):
+        made.append(Person(browser, base_url, name, viewport))
+        return made[-1]
+
+    yield make
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print("\n".join(p.diagnose() for p in made))
+        log = getattr(request.getfixturevalue("server"), "log_path", None) \
+            if not os.environ.get("CHATSVC_E2E_URL") else None
+        if log and os.path.exists(log):
+            with open(log, errors="replace") as f:
+                print("--- server log (end)\n" + "".join(f.readlines()[-40:]))
+    for p in made:
+        p.close()
+
+
+def test_two_people_chat_in_the_browser(persons, base_url):
     team = f"e2e-{uuid.uuid4().hex[:8]}"
-    alice = Person(browser, base_url, "alice")
-    bob = Person(browser, base_url, "bob")
-    try:
-        # -- Alice creates the team; the invite code is shown in her workspace --------
-        page = alice.page
-        expect(alice.tid("login-form")).to_be_visible()
-        alice.shot("01-login")
-        alice.tid("tab-create-team").click()
-        alice.tid("create-team-name").fill(team)
-        alice.tid("create-username").fill("alice")
-        alice.tid("create-display-name").fill("Alice Archer")
-        alice.tid("create-password").fill(PASSWORD)
-        alice.shot("02-create-team")
-        alice.tid("create-team-submit").click()
-        expect(alice.tid("connection-status")).to_have_attribute("data-status", "ready")
-        invite = alice.tid("invite-code").inner_text().strip()
-        assert invite
+    alice = persons("alice")
+    bob = persons("bob")
+    # -- Alice creates the team; the invite code is shown in her workspace --------
+    page = alice.page
+    expect(alice.tid("login-form")).to_be_visible()
+    alice.shot("01-login")
+    alice.tid("tab-create-team").click()
+    alice.tid("create-team-name").fill(team)
+    alice.tid("create-username").fill("alice")
+    alice.tid("create-display-name").fill("Alice Archer")
+    alice.tid("create-password").fill(PASSWORD)
+    alice.shot("02-create-team")
+    alice.tid("create-team-submit").click()
+    expect(alice.tid("connection-status")).to_have_attribute("data-status", "ready")
+    invite = alice.tid("invite-code").inner_text().strip()
+    assert invite
 
-        # -- Bob signs up with the invite code, logs out, logs back in ---------------
-        bob.tid("tab-signup").click()
-        bob.tid("signup-team").fill(team)
-        bob.tid("signup-invite-code").fill(invite)
-        bob.tid("signup-username").fill("bob")
-        bob.tid("signup-display-name").fill("Bob Brown")
-        bob.tid("signup-password").fill(PASSWORD)
-        bob.tid("signup-submit").click()
-        expect(bob.tid("me")).to_contain_text("Bob Brown")
-        bob.tid("logout-button").click()
-        expect(bob.tid("login-form")).to_be_visible()
-        assert bob.token() is None
-        bob.tid("login-team").fill(team)
-        bob.tid("login-username").fill("bob")
-        bob.tid("login-password").fill("wrong password")
-        bob.tid("login-submit").click()
-        expect(bob.tid("auth-error")).not_to_be_empty()
-        bob.tid("login-password").fill(PASSWORD)
-        bob.tid("login-submit").click()
-        expect(bob.tid("connection-status")).to_have_attribute("data-status", "ready")
+    # -- Bob signs up with the invite code, logs out, logs back in ---------------
+    bob.tid("tab-signup").click()
+    bob.tid("signup-team").fill(team)
+    bob.tid("signup-invite-code").fill(invite)
+    bob.tid("signup-username").fill("bob")
+    bob.tid("signup-display-name").fill("Bob Brown")
+    bob.tid("signup-password").fill(PASSWORD)
+    bob.tid("signup-submit").click()
+    expect(bob.tid("me")).to_contain_text("Bob Brown")
+    bob.tid("logout-button").click()
+    expect(bob.tid("login-form")).to_be_visible()
+    assert bob.token() is None
+    bob.tid("login-team").fill(team)
+    bob.tid("login-username").fill("bob")
+    bob.tid("login-password").fill("wrong password")
+    bob.tid("login-submit").click()
+    expect(bob.tid("auth-error")).not_to_be_empty()
+    bob.tid("login-password").fill(PASSWORD)
+    bob.tid("login-submit").click()
+    expect(bob.tid("connection-status")).to_have_attribute("data-status", "ready")
 
-        # -- contacts from the directory; each sees the other online ----------------
-        alice.add_contact("bob")
-        bob.add_contact("alice")
-        for me, other in ((alice, "Bob Brown"), (bob, "Alice Archer")):
-            contact = me.tid("contact-item").filter(has_text=other)
-            expect(contact.get_by_test_id("presence-dot")).to_have_attribute("data-status", "online")
+    # -- contacts from the directory; each sees the other online ----------------
+    alice.add_contact("bob")
+    bob.add_contact("alice")
+    for me, other in ((alice, "Bob Brown"), (bob, "Alice Archer")):
+        contact = me.tid("contact-item").filter(has_text=other)
+        expect(contact.get_by_test_id("presence-dot")).to_have_attribute("data-status", "online")
 
-        # -- Alice starts a chat with the picker ----------------------------------
-        alice.tid("new-chat-button").click()
-        alice.tid("new-chat-contact").filter(has_text="Bob Brown").get_by_test_id("new-chat-checkbox").check()
-        alice.tid("new-chat-create").click()
-        expect(alice.tid("chat-title")).to_have_text("Bob Brown")
+    # -- Alice starts a chat with the picker ----------------------------------
+    alice.tid("new-chat-button").click()
+    alice.tid("new-chat-contact").filter(has_text="Bob Brown").get_by_test_id("new-chat-checkbox").check()
+    alice.tid("new-chat-create").click()
+    expect(alice.tid("chat-title")).to_have_text("Bob Brown")
 
-        # -- messages live both ways; links are safe links ------------------------
-        alice.send("Hello Bob, the quartz report is at https://example.com/report?id=7.")
-        link = alice.message("Hello Bob, the quartz report is at https://example.com/report?id=7.").locator("a")
-        expect(link).to_have_attribute("href", "https://example.com/report?id=7")
-        expect(link).to_have_attribute("rel", "noopener noreferrer")
-        expect(link).to_have_attribute("target", "_blank")
-        bob_chat = bob.tid("chat-list-item").filter(has_text="Alice Archer")
-        expect(bob_chat).to_have_attribute("data-unread", "1")
-        expect(bob_chat.get_by_test_id("unread-badge")).to_have_text(re.compile(r"^1\b"))
-        bob.shot("03-unread-chat-list")
-        bob_chat.click()
-        expect(bob_chat).to_have_attribute("data-unread", "0")
-        expect(bob.message("Hello Bob, the quartz report is at https://example.com/report?id=7.")).to_be_visible()
+    # -- messages live both ways; links are safe links ------------------------
+    alice.send("Hello Bob, the quartz report is at https://example.com/report?id=7.")
+    link = alice.message("Hello Bob, the quartz report is at https://example.com/report?id=7.").locator("a")
+    expect(link).to_have_attribute("href", "https://example.com/report?id=7")
+    expect(link).to_have_attribute("rel", "noopener noreferrer")
+    expect(link).to_have_attribute("target", "_blank")
+    bob_chat = bob.tid("chat-list-item").filter(has_text="Alice Archer")
+    expect(bob_chat).to_have_attribute("data-unread", "1")
+    expect(bob_chat.get_by_test_id("unread-badge")).to_have_text(re.compile(r"^1\b"))
+    bob.shot("03-unread-chat-list")
+    bob_chat.click()
+    expect(bob_chat).to_have_attribute("data-unread", "0")
+    expect(bob.message("Hello Bob, the quartz report is at https://example.com/report?id=7.")).to_be_visible()
 
-        # Bob opened the chat: his read marker shows after Alice's message for her.
-        first = alice.message("Hello Bob, the quartz report is at https://example.com/report?id=7.")
-        expect(first.get_by_test_id("read-marker")).to_have_count(1)
+    # Bob opened the chat: his read marker shows after Alice's message for her.
+    first = alice.message("Hello Bob, the quartz report is at https://example.com/report?id=7.")
+    expect(first.get_by_test_id("read-marker")).to_have_count(1)
 
-        # Keyboard: Shift+Enter makes a new line, Enter sends.
-        box = bob.tid("composer-input")
-        box.type("Hi Alice!")
-        box.press("Shift+Enter")
-        box.type("Two lines here.")
-        box.press("Enter")
-        expect(bob.message("Hi Alice!\nTwo lines here.")).to_have_count(1)
-        expect(box).to_have_value("")
-        reply_at_alice = alice.message("Hi Alice!\nTwo lines here.")
-        expect(reply_at_alice).to_be_visible()
-        # The read marker moved: Alice read Bob's reply (she is looking at the chat).
-        expect(bob.message("Hi Alice!\nTwo lines here.").get_by_test_id("read-marker")).to_have_count(1)
-        expect(first.get_by_test_id("read-marker")).to_have_count(0)
-        expect(bob.message("Hello Bob, the quartz report is at https://example.com/report?id=7.")
-               .get_by_test_id("read-marker")).to_have_count(0)
+    # Keyboard: Shift+Enter makes a new line, Enter sends.
+    box = bob.tid("composer-input")
+    box.type("Hi Alice!")
+    box.press("Shift+Enter")
+    box.type("Two lines here.")
+    box.press("Enter")
+    expect(bob.message("Hi Alice!\nTwo lines here.")).to_have_count(1)
+    expect(box).to_have_value("")
+    reply_at_alice = alice.message("Hi Alice!\nTwo lines here.")
+    expect(reply_at_alice).to_be_visible()
+    # The read marker moved: Alice read Bob's reply (she is looking at the chat).
+    expect(bob.message("Hi Alice!\nTwo lines here.").get_by_test_id("read-marker")).to_have_count(1)
+    expect(first.get_by_test_id("read-marker")).to_have_count(0)
+    expect(bob.message("Hello Bob, the quartz report is at https://example.com/report?id=7.")
+           .get_by_test_id("read-marker")).to_have_count(0)
 
-        # -- like: Bob likes Alice's message, Alice sees his avatar on it ------------
-        bob.menu(bob.message("Hello Bob, the quartz report is at https://example.com/report?id=7."), "menu-like")
-        expect(first.get_by_test_id("liker-avatar")).to_have_count(1)
-        expect(first.get_by_test_id("message-likes")).to_have_attribute("aria-label", "Liked by Bob Brown")
+    # -- like: Bob likes Alice's message, Alice sees his avatar on it ------------
+    bob.menu(bob.message("Hello Bob, the quartz report is at https://example.com/report?id=7."), "menu-like")
+    expect(first.get_by_test_id("liker-avatar")).to_have_count(1)
+    expect(first.get_by_test_id("message-likes")).to_have_attribute("aria-label", "Liked by Bob Brown")
 
-        # -- HTML and script in a body render inert, as text ---------------------
-        alice.send(XSS)
-        for who in (alice, bob):
-            body = who.message(XSS).get_by_test_id("message-body")
-            expect(body).to_have_text(XSS)
-            assert body.evaluate("n => n.children.length") == 0
-            assert who.tid("message-list").locator("img, script").count() == 0
+    # -- HTML and script in a body render inert, as text ---------------------
+    alice.send(XSS)
+    for who in (alice, bob):
+        body = who.message(XSS).get_by_test_id("message-body")
+        expect(body).to_have_text(XSS)
+        assert body.evaluate("n => n.children.length") == 0
+        assert who.tid("message-list").locator("img, script").count() == 0
 
-        # -- delete for everyone: only the sender may, the body vanishes on both -----
-        bob_item = bob.message("Hi Alice!\nTwo lines here.")
-        bob_item.hover()
-        alice_item = alice.message("Hi Alice!\nTwo lines here.")
-        alice_item.hover()
-        menu_button = alice_item.get_by_test_id("message-menu-button")
-        menu_button.focus()
-        page.keyboard.press("Enter")  # the menu opens from the keyboard, focus moves into it
-        expect(alice_item.get_by_test_id("menu-like")).to_be_focused()
-        expect(alice_item.get_by_test_id("menu-delete-me")).to_be_visible()
-        expect(alice_item.get_by_test_id("menu-delete-everyone")).to_have_count(0)
-        page.keyboard.press("Escape")
-        expect(menu_button).to_be_focused()
-        expect(alice_item.get_by_test_id("menu-delete-me")).to_be_hidden()
-        alice.send("oops, wrong window")
-        expect(bob.message("oops, wrong window")).to_be_visible()
-        alice.menu(alice.message("oops, wrong window"), "menu-delete-everyone")
-        for who in (alice, bob):
-            expect(who.message("oops, wrong window")).to_have_count(0)
-            expect(who.tid("message-list").get_by_text("This message was deleted.")).to_have_count(1)
-        alice.shot("04-chat-alice")
-        bob.shot("05-chat-bob")
+    # -- delete for everyone: only the sender may, the body vanishes on both -----
+    bob_item = bob.message("Hi Alice!\nTwo lines here.")
+    bob_item.hover()
+    alice_item = alice.message("Hi Alice!\nTwo lines here.")
+    alice_item.hover()
+    menu_button = alice_item.get_by_test_id("message-menu-button")
+    menu_button.focus()
+    page.keyboard.press("Enter")  # the menu opens from the keyboard, focus moves into it
+    expect(alice_item.get_by_test_id("menu-like")).to_be_focused()
+    expect(alice_item.get_by_test_id("menu-delete-me")).to_be_visible()
+    expect(alice_item.get_by_test_id("menu-delete-everyone")).to_have_count(0)
+    page.keyboard.press("Escape")
+    expect(menu_button).to_be_focused()
+    expect(alice_item.get_by_test_id("menu-delete-me")).to_be_hidden()
+    alice.send("oops, wrong window")
+    expect(bob.message("oops, wrong window")).to_be_visible()
+    alice.menu(alice.message("oops, wrong window"), "menu-delete-everyone")
+    for who in (alice, bob):
+        expect(who.message("oops, wrong window")).to_have_count(0)
+        expect(who.tid("message-list").get_by_text("This message was deleted.")).to_have_count(1)
+    alice.shot("04-chat-alice")
+    bob.shot("05-chat-bob")
 
-        # -- history: push the first message out of the latest page ----------------
-        api_base = base_url
-        chat_id = alice.tid("chat-list-item").first.get_attribute("data-chat-id")
-        session = requests.Session()
-        session.headers["Authorization"] = f"Bearer {bob.token()}"
-        for i in range(60):
-            r = session.post(f"{api_base}/api/chats/{chat_id}/messages",
-                             json={"body": f"filler message number {i}", "client_msg_id": f"fill-{i}"})
-            assert r.status_code in (200, 201), r.text
-        expect(alice.message("filler message number 59")).to_be_visible()
-        expect(alice.messages()).to_have_count(64)
+    # -- history: push the first message out of the latest page ----------------
+    api_base = base_url
+    chat_id = alice.tid("chat-list-item").first.get_attribute("data-chat-id")
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {bob.token()}"
+    for i in range(60):
+        r = session.post(f"{api_base}/api/chats/{chat_id}/messages",
+                         json={"body": f"filler message number {i}", "client_msg_id": f"fill-{i}"})
+        assert r.status_code in (200, 201), r.text
+    expect(alice.message("filler message number 59")).to_be_visible()
+    expect(alice.messages()).to_have_count(64)
 
-        # -- scrolling back: a fresh page shows the latest page, older ones load on scroll
-        bob.page.reload()
-        bob.tid("chat-list-item").first.click()
-        expect(bob.message("filler message number 59")).to_be_visible()
-        assert bob.messages().count() < 64
-        expect(bob.tid("load-older")).to_be_visible()
-        for _ in range(10):
-            bob.tid("message-scroller").evaluate("n => { n.scrollTop = 0; }")
-            if bob.messages().count() == 64:
-                break
-            time.sleep(0.3)
-        expect(bob.messages()).to_have_count(64)
-        expect(bob.tid("load-older")).to_be_hidden()
-        expect(bob.message("Hello Bob, the quartz report is at https://example.com/report?id=7.")).to_have_count(1)
+    # -- scrolling back: a fresh page shows the latest page, older ones load on scroll
+    bob.page.reload()
+    bob.tid("chat-list-item").first.click()
+    expect(bob.message("filler message number 59")).to_be_visible()
+    assert bob.messages().count() < 64
+    expect(bob.tid("load-older")).to_be_visible()
+    for _ in range(10):
+        bob.tid("message-scroller").evaluate("n => { n.scrollTop = 0; }")
+        if bob.messages().count() == 64:
+            break
+        time.sleep(0.3)
+    expect(bob.messages()).to_have_count(64)
+    expect(bob.tid("load-older")).to_be_hidden()
+    expect(bob.message("Hello Bob, the quartz report is at https://example.com/report?id=7.")).to_have_count(1)
 
-        # -- search finds the message and jumps to it in context ------------------
-        # A malformed operator is reported by name, not swallowed.
-        bob.tid("search-input").fill("quartz before:2026-13-01")
+    # -- search finds the message and jumps to it in context ------------------
+    # A malformed operator is reported by name, not swallowed.
+    bob.tid("search-input").fill("quartz before:2026-13-01")
+    bob.tid("search-submit").click()
+    expect(bob.tid("search-summary")).to_contain_text("before")
+    expect(bob.tid("search-hit")).to_have_count(0)
+    bob.tid("search-input").fill('quartz from:alice')
+    hit = bob.tid("search-hit")
+    deadline = time.monotonic() + 20
+    while True:  # the engine makes new documents searchable within about a second
         bob.tid("search-submit").click()
-        expect(bob.tid("search-summary")).to_contain_text("before")
-        expect(bob.tid("search-hit")).to_have_count(0)
-        bob.tid("search-input").fill('quartz from:alice')
-        hit = bob.tid("search-hit")
-        deadline = time.monotonic() + 20
-        while True:  # the engine makes new documents searchable within about a second
-            bob.tid("search-submit").click()
-            expect(bob.tid("search-summary")).not_to_have_text("Searching…")
-            if hit.count() or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        expect(hit).to_have_count(1)
-        expect(hit.locator("mark")).to_have_text(re.compile("quartz", re.I))
-        expect(hit.get_by_test_id("search-hit-chat")).to_have_text("Alice Archer")
-        bob.shot("06-search-results")
-        # Bob reloads first: a fresh page holds only the latest page of history, so the
-        # hit must come from the context endpoint.
-        bob.page.reload()
-        bob.tid("search-input").fill('"quartz report" from:alice')
-        bob.tid("search-submit").click()
-        bob.tid("search-hit").first.click()
-        target = bob.message("Hello Bob, the quartz report is at https://example.com/report?id=7.")
-        expect(target).to_be_visible()
-        expect(target).to_have_class(re.compile(r"\bhit\b"))
-        expect(target).to_be_in_viewport()
-        expect(bob.tid("load-newer")).to_be_visible()
-        bob.shot("07-search-jump")
+        expect(bob.tid("search-summary")).not_to_have_text("Searching…")
+        if hit.count() or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    expect(hit).to_have_count(1)
+    expect(hit.locator("mark")).to_have_text(re.compile("quartz", re.I))
+    expect(hit.get_by_test_id("search-hit-chat")).to_have_text("Alice Archer")
+    bob.shot("06-search-results")
+    # Bob reloads first: a fresh page holds only the latest page of history, so the
+    # hit must come from the context endpoint.
+    bob.page.reload()
+    bob.tid("search-input").fill('"quartz report" from:alice')
+    bob.tid("search-submit").click()
+    bob.tid("search-hit").first.click()
+    target = bob.message("Hello Bob, the quartz report is at https://example.com/report?id=7.")
+    expect(target).to_be_visible()
+    expect(target).to_have_class(re.compile(r"\bhit\b"))
+    expect(target).to_be_in_viewport()
+    expect(bob.tid("load-newer")).to_be_visible()
+    bob.shot("07-search-jump")
 
-        # -- Bob leaves: the chat disappears for him, Alice sees him gone -----------
-        bob.tid("leave-chat-button").click()
-        bob.tid("leave-confirm").click()
-        expect(bob.tid("chat-list-item")).to_have_count(0)
-        expect(bob.tid("empty-view")).to_be_visible()
-        expect(alice.tid("chat-members")).to_contain_text("Only you")
+    # -- Bob leaves: the chat disappears for him, Alice sees him gone -----------
+    bob.tid("leave-chat-button").click()
+    bob.tid("leave-confirm").click()
+    expect(bob.tid("chat-list-item")).to_have_count(0)
+    expect(bob.tid("empty-view")).to_be_visible()
+    expect(alice.tid("chat-members")).to_contain_text("Only you")
 
-        # -- presence goes offline when Bob's last connection closes -----------------
-        bob_dot = alice.tid("contact-item").filter(has_text="Bob Brown").get_by_test_id("presence-dot")
-        expect(bob_dot).to_have_attribute("data-status", "online")
-        bob.tid("logout-button").click()
-        expect(bob.tid("login-form")).to_be_visible()
-        expect(bob_dot).to_have_attribute("data-status", "offline", timeout=20_000)
+    # -- presence goes offline when Bob's last connection closes -----------------
+    bob_dot = alice.tid("contact-item").filter(has_text="Bob Brown").get_by_test_id("presence-dot")
+    expect(bob_dot).to_have_attribute("data-status", "online")
+    bob.tid("logout-button").click()
+    expect(bob.tid("login-form")).to_be_visible()
+    expect(bob_dot).to_have_attribute("data-status", "offline", timeout=20_000)
 
-        # -- phone width: the sidebar and the chat take turns ---------------------
-        alice.page.set_viewport_size({"width": 390, "height": 844})
-        expect(alice.tid("chat-view")).to_be_visible()
-        expect(alice.tid("contact-list")).to_be_hidden()
-        alice.shot("08-phone-chat")
-        alice.tid("back-button").first.click()
-        expect(alice.tid("contact-list")).to_be_visible()
-        alice.shot("09-phone-sidebar")
+    # -- phone width: the sidebar and the chat take turns ---------------------
+    alice.page.set_viewport_size({"width": 390, "height": 844})
+    expect(alice.tid("chat-view")).to_be_visible()
+    expect(alice.tid("contact-list")).to_be_hidden()
+    alice.shot("08-phone-chat")
+    alice.tid("back-button").first.click()
+    expect(alice.tid("contact-list")).to_be_visible()
+    alice.shot("09-phone-sidebar")
 
-        for who in (alice, bob):
-            assert who.alerts == [], f"{who.name}: an alert fired: {who.alerts}"
-            assert who.errors == [], f"{who.name}: page errors: {who.errors}"
-    finally:
-        alice.close()
-        bob.close()
+    for who in (alice, bob):
+        assert who.alerts == [], f"{who.name}: an alert fired: {who.alerts}"
+        assert who.errors == [], f"{who.name}: page errors: {who.errors}"
 
 
-def test_reconnect_catches_up_without_gaps_or_duplicates(browser, base_url):
+def test_reconnect_catches_up_without_gaps_or_duplicates(persons, base_url):
     _, people = make_team(Api(base_url), "carol", "dave")
     carol_s, dave_s = people["carol"], people["dave"]
     for a, b in ((carol_s, dave_s), (dave_s, carol_s)):
         assert a["api"].put(f"/api/contacts/{b['user']['id']}").status_code == 204
     chat = carol_s["api"].post("/api/chats", json={"member_ids": [dave_s["user"]["id"]]}).json()
 
-    carol = Person(browser, base_url, "carol")
-    dave = Person(browser, base_url, "dave")
-    try:
-        dave.cuttable_websocket()
-        carol.sign_in_with(carol_s["token"])
-        dave.sign_in_with(dave_s["token"])
-        for who in (carol, dave):
-            who.tid("chat-list-item").and_(who.page.locator(f'[data-chat-id="{chat["id"]}"]')).click()
-        carol.send("before the cut")
-        expect(dave.message("before the cut")).to_be_visible()
+    carol = persons("carol")
+    dave = persons("dave")
+    dave.cuttable_websocket()
+    carol.sign_in_with(carol_s["token"])
+    dave.sign_in_with(dave_s["token"])
+    for who in (carol, dave):
+        who.tid("chat-list-item").and_(who.page.locator(f'[data-chat-id="{chat["id"]}"]')).click()
+    carol.send("before the cut")
+    expect(dave.message("before the cut")).to_be_visible()
 
-        # Dave's network drops: his socket dies and reconnecting fails for now.
-        dave.network(up=False)
-        expect(dave.tid("connection-status")).not_to_have_attribute("data-status", "ready")
+    # Dave's network drops: his socket dies and reconnecting fails for now.
+    dave.network(up=False)
+    expect(dave.tid("connection-status")).not_to_have_attribute("data-status", "ready")
 
-        # Dave writes while offline: it stays pending, it is not lost.
-        box = dave.tid("composer-input")
-        box.fill("written while offline")
-        box.press("Enter")
-        pending = dave.tid("pending-message")
-        expect(pending).to_have_count(1)
-        expect(pending.get_by_test_id("pending-status")).to_have_text("Sending…")
-        dave.shot("10-offline-pending")
+    # Dave writes while offline: it stays pending, it is not lost.
+    box = dave.tid("composer-input")
+    box.fill("written while offline")
+    box.press("Enter")
+    pending = dave.tid("pending-message")
+    expect(pending).to_have_count(1)
+    expect(pending.get_by_test_id("pending-status")).to_have_text("Sending…")
+    dave.shot("10-offline-pending")
 
-        # Carol keeps talking meanwhile; Dave's socket cannot receive any of it.
-        for i in range(1, 4):
-            carol.send(f"while you were away {i}")
-        time.sleep(1.5)
-        expect(dave.message("while you were away 1")).to_have_count(0)
+    # Carol keeps talking meanwhile; Dave's socket cannot receive any of it.
+    for i in range(1, 4):
+        carol.send(f"while you were away {i}")
+    time.sleep(1.5)
+    expect(dave.message("while you were away 1")).to_have_count(0)
 
-        # Back online: reconnect with backoff, catch up, and deliver the pending message.
-        dave.network(up=True)
-        expect(dave.tid("connection-status")).to_have_attribute("data-status", "ready", timeout=40_000)
-        expect(dave.message("written while offline")).to_have_count(1)
-        expect(dave.tid("pending-message")).to_have_count(0)
-        expect(carol.message("written while offline")).to_have_count(1)
-        expect(dave.message("while you were away 3")).to_have_count(1)
+    # Back online: reconnect with backoff, catch up, and deliver the pending message.
+    dave.network(up=True)
+    expect(dave.tid("connection-status")).to_have_attribute("data-status", "ready", timeout=40_000)
+    expect(dave.message("written while offline")).to_have_count(1)
+    expect(dave.tid("pending-message")).to_have_count(0)
+    expect(carol.message("written while offline")).to_have_count(1)
+    expect(dave.message("while you were away 3")).to_have_count(1)
 
-        expected_carol_part = ["before the cut"] + [f"while you were away {i}" for i in range(1, 4)]
-        for who in (carol, dave):
-            bodies = who.bodies()
-            # No duplicates, nothing missing, Carol's messages in the order she sent them.
-            assert len(bodies) == len(set(bodies)) == 5, bodies
-            assert [b for b in bodies if b != "written while offline"] == expected_carol_part, bodies
-            ids = who.messages().evaluate_all("ns => ns.map(n => n.dataset.messageId)")
-            assert [int(i) for i in ids] == sorted(int(i) for i in ids), ids
-        server_side = dave_s["api"].get(f"/api/chats/{chat['id']}/messages").json()["messages"]
-        assert [m["body"] for m in server_side].count("written while offline") == 1
-        for who in (carol, dave):
-            assert who.errors == [], f"{who.name}: page errors: {who.errors}"
-    finally:
-        carol.close()
-        dave.close()
+    expected_carol_part = ["before the cut"] + [f"while you were away {i}" for i in range(1, 4)]
+    for who in (carol, dave):
+        bodies = who.bodies()
+        # No duplicates, nothing missing, Carol's messages in the order she sent them.
+        assert len(bodies) == len(set(bodies)) == 5, bodies
+        assert [b for b in bodies if b != "written while offline"] == expected_carol_part, bodies
+        ids = who.messages().evaluate_all("ns => ns.map(n => n.dataset.messageId)")
+        assert [int(i) for i in ids] == sorted(int(i) for i in ids), ids
+    server_side = dave_s["api"].get(f"/api/chats/{chat['id']}/messages").json()["messages"]
+    assert [m["body"] for m in server_side].count("written while offline") == 1
+    for who in (carol, dave):
+        assert who.errors == [], f"{who.name}: page errors: {who.errors}"
 
 
-def test_client_safety_helpers_in_the_browser(browser, base_url):
+def test_client_safety_helpers_in_the_browser(persons, base_url):
     """The few functions that guard against HTML injection and id precision loss."""
-    person = Person(browser, base_url, "helpers")
-    try:
-        result = person.page.evaluate("""async () => {
-            const search = await import('/static/views/search.js');
-            const dom = await import('/static/views/dom.js');
-            const ids = await import('/static/ids.js');
-            const links = (text) => {
-              const box = document.createElement('div');
-              box.append(dom.linkify(text));
-              return [...box.querySelectorAll('a')].map(a => [a.getAttribute('href'), a.rel, a.target, a.textContent]);
-            };
-            return {
-              safe: ['plain', 'a <mark>b</mark> &lt;c&gt; &amp;', ''].map(search.isSafeHighlight),
-              unsafe: ['<img src=x onerror=alert(1)>', '<mark onclick="x()">b</mark>', '<script>x</script>',
-                       '<mark>a</mark><b>', '<MARK>a</MARK>', '<mark >a</mark>'].map(search.isSafeHighlight),
-              links: links('see https://ex.com/a_(b), javascript:alert(1) and http://x.org/p?q=1.'),
-              noLinks: links('javascript:alert(1) data:text/html,<b>x</b> ftp://h/f'),
-              cmp: [ids.cmpId('9007199254740993', '9007199254740992'),
-                    ids.cmpId('18446744073709551615', '18446744073709551614'),
-                    ids.cmpId('10', '9')],
-              max: ids.maxId('9007199254740993', '9007199254740992'),
-              cmids: Array.from({length: 20}, ids.newClientMsgId),
-            };
-        }""")
-        assert result["safe"] == [True, True, True]
-        assert result["unsafe"] == [False] * 6
-        assert result["links"] == [
-            ["https://ex.com/a_(b)", "noopener noreferrer", "_blank", "https://ex.com/a_(b)"],
-            ["http://x.org/p?q=1", "noopener noreferrer", "_blank", "http://x.org/p?q=1"],
-        ]
-        assert result["noLinks"] == []
-        assert result["cmp"] == [1, 1, 1]
-        assert result["max"] == "9007199254740993"
-        assert len(set(result["cmids"])) == 20
-        assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,64}", c) for c in result["cmids"])
-        assert person.errors == []
-    finally:
-        person.close()
+    person = persons("helpers")
+    result = person.page.evaluate("""async () => {
+        const search = await import('/static/views/search.js');
+        const dom = await import('/static/views/dom.js');
+        const ids = await import('/static/ids.js');
+        const links = (text) => {
+          const box = document.createElement('div');
+          box.append(dom.linkify(text));
+          return [...box.querySelectorAll('a')].map(a => [a.getAttribute('href'), a.rel, a.target, a.textContent]);
+        };
+        return {
+          safe: ['plain', 'a <mark>b</mark> &lt;c&gt; &amp;', ''].map(search.isSafeHighlight),
+          unsafe: ['<img src=x onerror=alert(1)>', '<mark onclick="x()">b</mark>', '<script>x</script>',
+                   '<mark>a</mark><b>', '<MARK>a</MARK>', '<mark >a</mark>'].map(search.isSafeHighlight),
+          links: links('see https://ex.com/a_(b), javascript:alert(1) and http://x.org/p?q=1.'),
+          noLinks: links('javascript:alert(1) data:text/html,<b>x</b> ftp://h/f'),
+          cmp: [ids.cmpId('9007199254740993', '9007199254740992'),
+                ids.cmpId('18446744073709551615', '18446744073709551614'),
+                ids.cmpId('10', '9')],
+          max: ids.maxId('9007199254740993', '9007199254740992'),
+          cmids: Array.from({length: 20}, ids.newClientMsgId),
+        };
+    }""")
+    assert result["safe"] == [True, True, True]
+    assert result["unsafe"] == [False] * 6
+    assert result["links"] == [
+        ["https://ex.com/a_(b)", "noopener noreferrer", "_blank", "https://ex.com/a_(b)"],
+        ["http://x.org/p?q=1", "noopener noreferrer", "_blank", "http://x.org/p?q=1"],
+    ]
+    assert result["noLinks"] == []
+    assert result["cmp"] == [1, 1, 1]
+    assert result["max"] == "9007199254740993"
+    assert len(set(result["cmids"])) == 20
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,64}", c) for c in result["cmids"])
+    assert person.errors == []
