@@ -243,8 +243,8 @@ def test_highlights_mark_matches_and_escape_html(world):
     assert html.unescape(stripped) == body
     # a phrase is marked too; a filter-only search shows escaped text with no marks
     (phrase_hit,) = search(bob["api"], f'{t} "alert pwned"')["hits"]
-    # a phrase is marked as one span, punctuation between its words escaped inside it
-    assert "<mark>alert(&quot;pwned</mark>" in phrase_hit["highlights"][0]
+    # each word of a phrase is marked, the punctuation between them escaped
+    assert "<mark>alert</mark>(&quot;<mark>pwned</mark>" in phrase_hit["highlights"][0]
     plain = search(bob["api"], f"in:{world['crew']} from:ann", sort="recent")
     frag = next(h for h in plain["hits"] if h["message"]["id"] == sent["id"])["highlights"][0]
     assert "<mark>" not in frag and "&lt;script&gt;" in frag and "<script" not in frag

@@ -321,13 +321,14 @@ def build_query(q: SearchQuery, *, team_id: str, user_id: str, chat_ids: list[st
 
 def highlight_clause() -> dict:
     """The ``highlight`` clause: fragments of ``body`` with matches from body (stemmed) and
-    body.exact (words, phrases) merged by the fast vector highlighter (both fields store term
-    vectors with offsets), wrapped in <mark>...</mark>, every other character HTML-escaped.
+    body.exact (words, phrases) merged by the unified highlighter, which reads match offsets
+    from the postings (both fields index offsets: cheaper to write and store than term
+    vectors), each matched word wrapped in <mark>...</mark>, every other character HTML-escaped.
     Read them from hit["highlight"]["body"]; with no match there, the first ~150 characters."""
     return {
         "pre_tags": ["<mark>"], "post_tags": ["</mark>"], "encoder": "html",
         "require_field_match": True,
-        "fields": {"body": {"type": "fvh", "matched_fields": ["body", "body.exact"],
+        "fields": {"body": {"type": "unified", "matched_fields": ["body", "body.exact"],
                             "fragment_size": 150, "number_of_fragments": 3,
                             "no_match_size": 150}},
     }
