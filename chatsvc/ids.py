@@ -7,6 +7,7 @@ ids are strictly increasing, even if the wall clock steps back.
 """
 import time
 from datetime import datetime, timezone
+from functools import lru_cache
 
 EPOCH_MS = 1704067200000  # 2024-01-01T00:00:00Z
 WORKER_BITS = 10
@@ -70,5 +71,25 @@ def now_iso() -> str:
     return format_time(datetime.now(timezone.utc))
 
 
+@lru_cache(maxsize=4096)
+def _second(unix_seconds: int) -> tuple[str, str]:
+    """("YYYY-MM-DDTHH:MM:SS", "YYYY.MM") of one UTC second: ids made in the same second
+    (thousands, on the send path) share the work."""
+    t = time.gmtime(unix_seconds)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", t), time.strftime("%Y.%m", t)
+
+
 def millis_iso(ms: int) -> str:
-    return format_time(datetime.fromtimestamp(ms / 1000, tz=timezone.utc))
+    """Unix milliseconds as format_time writes them."""
+    seconds, millis = divmod(ms, 1000)
+    return f"{_second(seconds)[0]}.{millis:03d}Z"
+
+
+def id_time(snowflake: int) -> str:
+    """The id's creation time, RFC 3339 as format_time writes it."""
+    return millis_iso(id_millis(snowflake))
+
+
+def id_month(snowflake: int) -> str:
+    """YYYY.MM of the id's creation (the messages index it belongs to)."""
+    return _second(id_millis(snowflake) // 1000)[1]

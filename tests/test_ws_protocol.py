@@ -82,6 +82,35 @@ def test_auth_ready_and_ping_pong_with_ref(server, user):
         ws.close()
 
 
+def test_compression_is_declined_and_large_frames_arrive_whole(server, api, user):
+    """A browser offers permessage-deflate; the server declines it (no extension in the
+    handshake answer, no compressed frame after), and a maximum-size message arrives intact."""
+    _, people = user
+    wendy, walt = people["wendy"], people["walt"]
+    sock = websocket.create_connection(
+        server.url.replace("http://", "ws://") + "/ws", timeout=10,
+        header=["Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"])
+    try:
+        assert "sec-websocket-extensions" not in {k.lower() for k in sock.getheaders()}
+        sock.send(json.dumps({"type": "auth", "token": walt["token"]}))
+        assert json.loads(sock.recv())["type"] == "ready"
+        chat = wendy["api"].post("/api/chats", json={"member_ids": [walt["user"]["id"]]}).json()
+        body = "🌍" * 10_000   # 40,000 bytes of UTF-8: a frame with a 16-bit length
+        sent = wendy["api"].post(f"/api/chats/{chat['id']}/messages",
+                                 json={"body": body, "client_msg_id": unique("big")})
+        assert sent.status_code == 201, sent.text
+        while True:
+            frame = sock.recv_frame()
+            assert not frame.rsv1, "a compressed frame although no extension was agreed"
+            if frame.opcode == ABNF.OPCODE_TEXT:
+                event = json.loads(frame.data)
+                if event["type"] == "message":
+                    break
+        assert event["message"]["body"] == body
+    finally:
+        sock.close()
+
+
 # -- bad frames after auth: an error each, and the connection carries on ---------------------
 
 @pytest.mark.parametrize("raw, code, fields", [

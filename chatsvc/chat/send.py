@@ -17,7 +17,7 @@ from chatsvc.batching import GroupCommit
 from chatsvc.chat.lookup import find_message
 from chatsvc.chat.views import message_view
 from chatsvc.errors import Unavailable
-from chatsvc.ids import id_datetime, format_time
+from chatsvc.ids import id_time
 from chatsvc.store import messages as message_store
 
 SEEN_KEYS = 500_000  # idempotency keys remembered in process (~100 MB at most)
@@ -60,7 +60,7 @@ class MessageSender:
             doc = {
                 "id": msg_id, "chat_id": chat["id"], "team_id": state.id,
                 "sender_id": sender["id"], "body": body,
-                "created_at": format_time(id_datetime(msg_id)),
+                "created_at": id_time(msg_id),
                 "client_msg_id": client_msg_id, "liked_by": [], "like_count": 0,
                 "hidden_for": [], "deleted": False,
             }

@@ -3,6 +3,7 @@
 It knows nothing of chats: chat/ tells it, through ``Hub.publish``, which users get an
 event, and the command table maps each frame type to the chat/ function that decides.
 """
+from flask import request
 from flask_sock import Sock
 
 from chatsvc.gateway.hub import Hub
@@ -12,8 +13,18 @@ __all__ = ["Hub", "Gateway", "init_app"]
 
 
 def init_app(app, gateway: Gateway):
-    app.config["SOCK_SERVER_OPTIONS"] = {"max_message_size": app.config["CHATSVC"].max_frame_bytes}
+    # A burst of frames is read in one call (the 4 KiB default takes one syscall each).
+    app.config["SOCK_SERVER_OPTIONS"] = {"max_message_size": app.config["CHATSVC"].max_frame_bytes,
+                                         "receive_bytes": 65536}
     sock = Sock(app)
+
+    @app.before_request
+    def _decline_websocket_extensions():
+        # No permessage-deflate (or any extension): it would cost a compressor per
+        # connection (memory), and without it the gateway writes ready-made frame bytes
+        # (chatsvc.gateway.codec.encode) shared by every recipient of an event.
+        if request.path == "/ws":
+            request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
 
     @sock.route("/ws")
     def ws_endpoint(ws):

@@ -1,7 +1,8 @@
 """One WebSocket connection and its bounded outbox.
 
-Events are queued (already encoded) and written by a short-lived writer greenlet, so a
-publisher never waits on a slow socket. A client that lets ``limit`` frames pile up is
+Events are queued as ready WebSocket frame bytes (chatsvc.gateway.codec.encode) and written
+by a short-lived writer greenlet, so a publisher never waits on a slow socket; frames that
+piled up meanwhile go out together in one write. A client that lets ``limit`` frames pile up is
 disconnected (its TCP connection dropped: a 1008 close frame could not get past the
 frame it is stuck on) instead of being buffered without end.
 """
@@ -15,6 +16,7 @@ CLOSE_TOO_SLOW = 1008
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_IDLE = 4408
 SEND_LOCK_TIMEOUT = 10.0
+COALESCE_BYTES = 256 * 1024  # at most this much queued data in one write
 
 
 class WholeFrameSocket:
@@ -63,25 +65,33 @@ class Connection:
     def user_id(self):
         return self.user["id"] if self.user else None
 
-    def push(self, text: str):
-        """Queue one encoded frame; never blocks."""
+    def push(self, frame: bytes):
+        """Queue one encoded frame (wire bytes); never blocks."""
         if self.closed:
             return
         if len(self._outbox) >= self._limit:
             self._abort()
             return
-        self._outbox.append(text)
+        self._outbox.append(frame)
         if self._writer is None:
             self._writer = gevent.spawn(self._drain)
 
     def _drain(self):
+        outbox = self._outbox
         try:
-            while self._outbox and not self.closed:
-                item = self._outbox.popleft()
-                if isinstance(item, tuple):  # a close queued behind earlier frames
-                    self.close(*item)
+            while outbox and not self.closed:
+                if isinstance(outbox[0], tuple):  # a close queued behind earlier frames
+                    self.close(*outbox.popleft())
                     break
-                self.ws.send(item)
+                if not self.ws.connected:
+                    self.closed = True
+                    break
+                chunk, size = [], 0
+                while outbox and size < COALESCE_BYTES and not isinstance(outbox[0], tuple):
+                    frame = outbox.popleft()
+                    chunk.append(frame)
+                    size += len(frame)
+                self.ws.sock.send(chunk[0] if len(chunk) == 1 else b"".join(chunk))
         except Exception:  # the peer went away: the read loop will notice and clean up
             self.closed = True
         finally:

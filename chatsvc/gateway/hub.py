@@ -69,10 +69,10 @@ class Hub:
 
     # -- the Publisher interface chat/ uses --------------------------------------------
     def publish(self, user_ids, event: dict):
-        text = encode(event)  # once, whatever the number of connections
+        data = encode(event)  # once, whatever the number of connections
         for uid in user_ids:
             for conn in tuple(self.by_user.get(uid, ())):
-                conn.push(text)
+                conn.push(data)
 
     def disconnect_token(self, token_hash: str):
         for conn in tuple(self.by_token.get(token_hash, ())):

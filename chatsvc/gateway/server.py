@@ -7,7 +7,6 @@ become ``error`` frames and the connection stays. Silence longer than the heartb
 timeout closes it. Frames over the size limit are closed with 1009 by the WebSocket
 layer itself (SOCK_SERVER_OPTIONS.max_message_size).
 """
-import json
 import logging
 import time
 import uuid
@@ -15,6 +14,7 @@ import uuid
 from gevent.pool import Pool
 from simple_websocket import ConnectionClosed
 
+from chatsvc import jsonfast
 from chatsvc.errors import ChatError, InternalError, RateLimited, Unauthorized
 from chatsvc.gateway import codec
 from chatsvc.gateway.commands import HANDLERS
@@ -136,6 +136,6 @@ class Gateway:
 
 def _try_json(raw):
     try:
-        return json.loads(raw)
+        return jsonfast.loads(raw)
     except Exception:
         return None

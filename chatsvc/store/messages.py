@@ -3,7 +3,7 @@
 A message lives in ``<prefix>-messages-YYYY.MM`` (the month of its id) and is routed by
 its chat, so one chat's history is on one shard and reads name that shard.
 """
-from chatsvc.ids import id_datetime
+from chatsvc.ids import id_month
 from chatsvc.store.bulk import Op
 from chatsvc.store.engine import Engine
 
@@ -11,7 +11,7 @@ _IGNORE_MISSING = {"ignore_unavailable": "true", "allow_no_indices": "true"}
 
 
 def index_for(engine: Engine, message_id: int) -> str:
-    return engine.messages_index(id_datetime(message_id).strftime("%Y.%m"))
+    return engine.messages_index(id_month(message_id))
 
 
 def write_op(engine: Engine, doc: dict) -> Op:
