@@ -22,6 +22,7 @@ import json  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
@@ -55,13 +56,22 @@ def do_load(url: str, prefix: str, n: int, seed: int) -> dict:
                  f"{prefix}-* first (curl -XDELETE '{url}/{prefix}-*')")
     print(f"loading {n:,} messages (seed {seed}) into {prefix}-* at {url} ...", flush=True)
 
-    def progress(done, elapsed):
-        print(f"  {done:>9,} messages  {elapsed:6.1f} s  {done / elapsed:8,.0f}/s", flush=True)
-
-    st = corpus.load(url, prefix, n, seed, batch=5000, parallel=2, progress=progress)
+    # In a fresh interpreter: this one is gevent-patched (see corpus._main).
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "scripts", "corpus.py"), "load",
+                             url, prefix, str(n), str(seed)], stdout=subprocess.PIPE, text=True)
+    last = ""
+    for line in proc.stdout:
+        if line.startswith("{"):
+            last = line
+        else:
+            print(line, end="", flush=True)
+    if proc.wait() != 0 or not last:
+        sys.exit(f"corpus load failed (exit {proc.returncode})")
+    st = json.loads(last)
     merge_seconds = merge_closed_months(url, prefix)
-    stats = {"merge_seconds": round(merge_seconds, 1),"prefix": prefix, "messages": n, "seed": seed, "seconds": round(st.seconds, 1),
-             "rate": round(st.rate), "bulk_requests": st.requests,
+    stats = {"merge_seconds": round(merge_seconds, 1), "prefix": prefix, "messages": n, "seed": seed,
+             "seconds": round(st["seconds"], 1), "rate": round(n / st["seconds"]),
+             "bulk_requests": st["requests"],
              "loaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     os.makedirs(STATS_DIR, exist_ok=True)
     with open(_stats_path(prefix), "w") as f:

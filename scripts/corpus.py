@@ -20,6 +20,7 @@ paths, URLs, ticket numbers, times and amounts. A few messages are liked, hidden
 or deleted for everyone, and some chats have former members, as the export needs.
 """
 import bisect
+import functools
 import json
 import math
 import multiprocessing
@@ -271,9 +272,11 @@ def build_world(seed: int, n_messages: int, start: datetime = DEFAULT_START,
     return world
 
 
+@functools.lru_cache(maxsize=None)
 def _password_hash() -> str:
     """One argon2 hash of CORPUS_PASSWORD, shared by every corpus user (hashing thousands
-    would take minutes)."""
+    would take minutes). Cached: the loader's forked producer must not hash again, since
+    the app's hasher runs on gevent's thread pool, whose threads do not survive a fork."""
     return hash_password(CORPUS_PASSWORD)
 
 
@@ -593,7 +596,25 @@ def load(engine_url: str, prefix: str, n: int, seed: int, *, batch: int = 5000,
     return LoadStats(n, elapsed, requests_sent)
 
 
-if __name__ == "__main__":  # a quick look: python scripts/corpus.py [n]
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+def _main(argv):
+    """``corpus.py [n]``: a quick look at n generated messages.
+    ``corpus.py load URL PREFIX N SEED``: load (progress lines, then one JSON line of
+    figures). Benchmarks run the load this way, in an interpreter of its own: they are
+    gevent-patched, and the load forks a producer process, which a patched process with
+    live greenlets and thread pool does not survive reliably."""
+    if argv and argv[0] == "load":
+        url, prefix, n, seed = argv[1], argv[2], int(argv[3]), int(argv[4])
+
+        def progress(done, elapsed):
+            print(f"  {done:>9,} messages  {elapsed:6.1f} s  {done / elapsed:8,.0f}/s", flush=True)
+
+        st = load(url, prefix, n, seed, batch=5000, parallel=2, progress=progress)
+        print(json.dumps({"messages": st.messages, "seconds": st.seconds, "requests": st.requests}))
+        return
+    count = int(argv[0]) if argv else 20
     for d in generate(7, count):
         print(d["created_at"], d["chat_id"], repr(d["body"])[:160])
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])
