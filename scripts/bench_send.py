@@ -22,7 +22,9 @@ monkey.patch_all()
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import shutil  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
@@ -34,7 +36,8 @@ import requests  # noqa: E402
 import websocket  # noqa: E402
 from gevent.event import Event  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 from chatsvc.ids import SnowflakeGenerator, format_time, id_datetime  # noqa: E402
 from chatsvc.store import Engine  # noqa: E402
@@ -161,12 +164,39 @@ def raw_bulk_rate(engine_url: str, docs: int, batch: int, concurrency: int) -> f
     return docs / elapsed
 
 
+# -- the Go load client -------------------------------------------------------------------
+
+WSLOAD_SRC = os.path.join(ROOT, "scripts", "wsload")
+WSLOAD_BIN = os.path.join(ROOT, "var", "bench", "wsload")
+
+
+def go_client_available() -> bool:
+    return shutil.which("go") is not None
+
+
+def run_wsload(job: dict) -> dict:
+    """Run one job in scripts/wsload (built on first use, or when its source changed)."""
+    newest = max(os.path.getmtime(os.path.join(WSLOAD_SRC, f)) for f in os.listdir(WSLOAD_SRC))
+    if not os.path.exists(WSLOAD_BIN) or os.path.getmtime(WSLOAD_BIN) < newest:
+        os.makedirs(os.path.dirname(WSLOAD_BIN), exist_ok=True)
+        subprocess.run(["go", "build", "-o", WSLOAD_BIN, "."], cwd=WSLOAD_SRC, check=True)
+    out = subprocess.run([WSLOAD_BIN], input=json.dumps(job), capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"wsload failed: {out.stderr.strip()}")
+    return json.loads(out.stdout)
+
+
 # -- 2. acked throughput -----------------------------------------------------------------
 
-def throughput(url: str, senders: int, window: int, seconds: float) -> dict:
+def throughput(url: str, senders: int, window: int, seconds: float, go: bool) -> dict:
     team, users = make_team(url, senders * 10)
     ws_url = url.replace("http", "ws", 1) + "/ws"
     chat_ids = [make_chat(url, users[i * 10], users[i * 10 + 1:(i + 1) * 10]) for i in range(senders)]
+    if go:
+        print("throughput: measuring (Go client)", flush=True)
+        return run_wsload({"mode": "throughput", "ws_url": ws_url, "seconds": seconds, "warmup": 1.0,
+                           "window": window, "senders": [{"chat_id": cid, "token": users[i * 10]["token"]}
+                                                         for i, cid in enumerate(chat_ids)]})
     clients = [Client(ws_url, users[i * 10]["token"]) for i in range(senders)]
     acked = [0]
     errors = [0]
@@ -209,11 +239,15 @@ def throughput(url: str, senders: int, window: int, seconds: float) -> dict:
 
 # -- 3. delivery latency at a fixed rate -------------------------------------------------
 
-def latency(url: str, chats: int, rate: float, seconds: float) -> dict:
+def latency(url: str, chats: int, rate: float, seconds: float, go: bool) -> dict:
     team, users = make_team(url, chats * 10)
     ws_url = url.replace("http", "ws", 1) + "/ws"
     groups = [users[i * 10:(i + 1) * 10] for i in range(chats)]
     chat_ids = [make_chat(url, g[0], g[1:]) for g in groups]
+    if go:
+        return run_wsload({"mode": "latency", "ws_url": ws_url, "seconds": seconds, "warmup": 1.0,
+                           "rate": rate, "chats": [{"chat_id": cid, "tokens": [m["token"] for m in g]}
+                                                   for g, cid in zip(groups, chat_ids)]})
     samples: list[float] = []
     clients = []
     for g in groups:
@@ -269,17 +303,24 @@ def main():
     p.add_argument("--raw-concurrency", type=int, default=2)
     p.add_argument("--rate", type=float, default=1000, help="messages/s for the latency phase")
     p.add_argument("--latency-chats", type=int, default=10)
+    p.add_argument("--client", choices=["go", "python"], default="go",
+                   help="WebSocket load client: go (scripts/wsload; needs Go) or python (uses a "
+                        "core of its own at 10,000 frames/s, so it measures itself)")
     p.add_argument("--skip", choices=["raw", "throughput", "latency"], action="append", default=[])
     args = p.parse_args()
+    go = args.client == "go"
+    if go and not go_client_available():
+        print("note: no Go toolchain on PATH; using the Python client (--client python)", flush=True)
+        go = False
 
-    results = {}
+    results = {"client": "go" if go else "python"}
     if "raw" not in args.skip:
         results["raw_bulk_docs_per_s"] = raw_bulk_rate(args.engine, args.raw_docs, args.raw_batch,
                                                        args.raw_concurrency)
         print(f"raw _bulk: {results['raw_bulk_docs_per_s']:,.0f} docs/s "
               f"({args.raw_docs} docs, batches of {args.raw_batch}, {args.raw_concurrency} in flight)", flush=True)
     if "throughput" not in args.skip:
-        t = throughput(args.url, args.senders, args.window, args.seconds)
+        t = throughput(args.url, args.senders, args.window, args.seconds, go)
         results["throughput"] = t
         line = f"throughput: {t['acked_per_s']:,.0f} acked messages/s ({t['acked']} in {args.seconds:.0f}s, " \
                f"{args.senders} senders x {args.window} in flight, {t['errors']} errors)"
@@ -287,7 +328,7 @@ def main():
             line += f"; {100 * t['acked_per_s'] / results['raw_bulk_docs_per_s']:.0f}% of raw _bulk"
         print(line, flush=True)
     if "latency" not in args.skip:
-        lat = latency(args.url, args.latency_chats, args.rate, args.seconds)
+        lat = latency(args.url, args.latency_chats, args.rate, args.seconds, go)
         results["latency"] = lat
         print(f"latency at {args.rate:.0f} msg/s into {args.latency_chats} chats of 10 (all connected): "
               f"p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms over {lat['delivered']} deliveries "

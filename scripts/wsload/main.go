@@ -1,0 +1,254 @@
+// wsload: the WebSocket side of `scripts/bench send`, in Go so that the load generator
+// does not compete with the server for the machine's two cores the way a Python client
+// does (receiving 10,000 frames/s in Python takes a whole core).
+//
+// It reads one JSON job on stdin, prepared by scripts/bench_send.py (teams, users and
+// chats are made there, through the REST API), runs it, and prints one JSON result.
+//
+//	{"mode": "throughput", "ws_url", "seconds", "warmup", "window",
+//	 "senders": [{"chat_id", "token"}]}
+//	  -> {"acked", "acked_per_s", "errors"}
+//	{"mode": "latency", "ws_url", "seconds", "warmup", "rate",
+//	 "chats": [{"chat_id", "tokens": [sender, member, ...]}]}
+//	  -> {"delivered", "delivered_per_s", "p50_ms", "p99_ms", "mean_ms", "errors"}
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+type job struct {
+	Mode    string  `json:"mode"`
+	WSURL   string  `json:"ws_url"`
+	Seconds float64 `json:"seconds"`
+	Warmup  float64 `json:"warmup"`
+	Window  int     `json:"window"`
+	Rate    float64 `json:"rate"`
+	Senders []struct {
+		ChatID string `json:"chat_id"`
+		Token  string `json:"token"`
+	} `json:"senders"`
+	Chats []struct {
+		ChatID string   `json:"chat_id"`
+		Tokens []string `json:"tokens"`
+	} `json:"chats"`
+}
+
+type frame struct {
+	Type    string `json:"type"`
+	Message *struct {
+		Body string `json:"body"`
+	} `json:"message"`
+}
+
+var words = strings.Fields("deploy build release ticket review merge branch the a to we it is on " +
+	"for server latency cache index query lunch meeting tomorrow today ok thanks")
+
+func bodyText(i int) string {
+	parts := make([]string, 0, 18)
+	for j := 0; j < 8+i%10; j++ {
+		parts = append(parts, words[(i*7+j*3)%len(words)])
+	}
+	return strings.Join(parts, " ")
+}
+
+func dial(url, token string) *websocket.Conn {
+	conn, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		fail("dial: %v", err)
+	}
+	auth, _ := json.Marshal(map[string]string{"type": "auth", "token": token})
+	if err := conn.WriteMessage(websocket.TextMessage, auth); err != nil {
+		fail("auth: %v", err)
+	}
+	for {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			fail("waiting for ready: %v", err)
+		}
+		var f frame
+		if json.Unmarshal(data, &f) == nil && f.Type == "ready" {
+			return conn
+		}
+	}
+}
+
+var counter atomic.Int64
+
+func sendFrame(conn *websocket.Conn, chatID, body string) error {
+	n := counter.Add(1)
+	data, _ := json.Marshal(map[string]string{"type": "send", "chat_id": chatID, "body": body,
+		"client_msg_id": fmt.Sprintf("w%d-%d", os.Getpid(), n), "ref": strconv.FormatInt(n, 10)})
+	return conn.WriteMessage(websocket.TextMessage, data)
+}
+
+func throughput(j job) map[string]any {
+	var acked, errors atomic.Int64
+	var measuring atomic.Bool
+	stop := time.Now().Add(time.Duration((j.Warmup + j.Seconds) * float64(time.Second)))
+	var wg sync.WaitGroup
+	for _, s := range j.Senders {
+		conn := dial(j.WSURL, s.Token)
+		slots := make(chan struct{}, j.Window)
+		go func() { // reader: an ack or an error frees a slot
+			for {
+				_, data, err := conn.ReadMessage()
+				if err != nil {
+					return
+				}
+				var f frame
+				if json.Unmarshal(data, &f) != nil {
+					continue
+				}
+				if f.Type == "ack" || f.Type == "error" {
+					if measuring.Load() {
+						if f.Type == "ack" {
+							acked.Add(1)
+						} else {
+							errors.Add(1)
+						}
+					}
+					<-slots
+				}
+			}
+		}()
+		wg.Add(1)
+		go func(chatID string) {
+			defer wg.Done()
+			for i := 0; time.Now().Before(stop); i++ {
+				slots <- struct{}{}
+				if sendFrame(conn, chatID, bodyText(i)) != nil {
+					return
+				}
+			}
+		}(s.ChatID)
+	}
+	time.Sleep(time.Duration(j.Warmup * float64(time.Second)))
+	measuring.Store(true)
+	start := time.Now()
+	wg.Wait()
+	time.Sleep(500 * time.Millisecond) // the last acks
+	measuring.Store(false)
+	elapsed := time.Since(start).Seconds()
+	return map[string]any{"acked": acked.Load(), "acked_per_s": float64(acked.Load()) / elapsed,
+		"errors": errors.Load()}
+}
+
+func latency(j job) map[string]any {
+	var mu sync.Mutex
+	samples := make([]float64, 0, 1<<16)
+	var measuring atomic.Bool
+	var errors atomic.Int64
+	senders := make([]*websocket.Conn, len(j.Chats))
+	for ci, chat := range j.Chats {
+		for ti, token := range chat.Tokens {
+			conn := dial(j.WSURL, token)
+			if ti == 0 {
+				senders[ci] = conn
+			}
+			go func() {
+				for {
+					_, data, err := conn.ReadMessage()
+					if err != nil {
+						return
+					}
+					now := time.Now().UnixNano()
+					var f frame
+					if json.Unmarshal(data, &f) != nil {
+						continue
+					}
+					if f.Type == "error" {
+						errors.Add(1)
+					}
+					if f.Type != "message" || f.Message == nil || !measuring.Load() {
+						continue
+					}
+					stamp, _, _ := strings.Cut(f.Message.Body, " ")
+					sent, err := strconv.ParseInt(stamp, 10, 64)
+					if err != nil {
+						continue
+					}
+					mu.Lock()
+					samples = append(samples, float64(now-sent)/1e6)
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	// Each chat's sender sends every `interval`; the chats are staggered across it.
+	interval := time.Duration(float64(len(j.Chats)) / j.Rate * float64(time.Second))
+	stop := time.Now().Add(time.Duration((j.Warmup + j.Seconds) * float64(time.Second)))
+	var wg sync.WaitGroup
+	for ci, chat := range j.Chats {
+		wg.Add(1)
+		go func(conn *websocket.Conn, chatID string, offset time.Duration) {
+			defer wg.Done()
+			time.Sleep(offset)
+			start := time.Now()
+			for n := 1; time.Now().Before(stop); n++ {
+				body := strconv.FormatInt(time.Now().UnixNano(), 10) + " " + bodyText(n)
+				if sendFrame(conn, chatID, body) != nil {
+					return
+				}
+				time.Sleep(time.Until(start.Add(time.Duration(n) * interval)))
+			}
+		}(senders[ci], chat.ChatID, time.Duration(ci)*interval/time.Duration(len(j.Chats)))
+	}
+	time.Sleep(time.Duration(j.Warmup * float64(time.Second)))
+	measuring.Store(true)
+	wg.Wait()
+	time.Sleep(500 * time.Millisecond)
+	measuring.Store(false)
+	mu.Lock()
+	defer mu.Unlock()
+	sort.Float64s(samples)
+	pct := func(p float64) float64 {
+		if len(samples) == 0 {
+			return -1
+		}
+		return samples[int(p/100*float64(len(samples)-1)+0.5)]
+	}
+	sum := 0.0
+	for _, s := range samples {
+		sum += s
+	}
+	mean := -1.0
+	if len(samples) > 0 {
+		mean = sum / float64(len(samples))
+	}
+	return map[string]any{"delivered": len(samples), "delivered_per_s": float64(len(samples)) / j.Seconds,
+		"p50_ms": pct(50), "p99_ms": pct(99), "mean_ms": mean, "errors": errors.Load()}
+}
+
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "wsload: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+func main() {
+	var j job
+	if err := json.NewDecoder(os.Stdin).Decode(&j); err != nil {
+		fail("bad job on stdin: %v", err)
+	}
+	var result map[string]any
+	switch j.Mode {
+	case "throughput":
+		result = throughput(j)
+	case "latency":
+		result = latency(j)
+	default:
+		fail("unknown mode %q", j.Mode)
+	}
+	out, _ := json.Marshal(result)
+	fmt.Println(string(out))
+}
