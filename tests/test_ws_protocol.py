@@ -111,6 +111,38 @@ def test_compression_is_declined_and_large_frames_arrive_whole(server, api, user
         sock.close()
 
 
+def test_frames_stay_whole_when_a_reader_lags_and_pings_meanwhile(server, user):
+    """Large events to a peer that is not reading fill its socket, so the server writes part
+    of a frame and finishes it later; WebSocket pings answered meanwhile must not land in the
+    middle of that frame. Every event then arrives whole and in order."""
+    _, people = user
+    wendy, walt = people["wendy"], people["walt"]
+    sock = websocket.create_connection(
+        server.url.replace("http://", "ws://") + "/ws", timeout=20,
+        sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
+    try:
+        sock.send(json.dumps({"type": "auth", "token": walt["token"]}))
+        assert json.loads(sock.recv())["type"] == "ready"
+        chat = wendy["api"].post("/api/chats", json={"member_ids": [walt["user"]["id"]]}).json()
+        # ~6 MB in all: more than the kernel buffers hold for a peer that is not reading
+        bodies = [f"{i:03d} " + "🌍" * 9990 for i in range(150)]   # ~40 KB of UTF-8 each
+        for body in bodies:
+            r = wendy["api"].post(f"/api/chats/{chat['id']}/messages",
+                                  json={"body": body, "client_msg_id": unique("lag")})
+            assert r.status_code == 201, r.text
+            sock.ping(b"p")   # answered by the server while its writes are stuck
+        received = []
+        while len(received) < len(bodies):
+            frame = sock.recv_frame()
+            if frame.opcode == ABNF.OPCODE_TEXT:
+                event = json.loads(frame.data)    # a torn frame would not parse
+                if event["type"] == "message":
+                    received.append(event["message"]["body"])
+        assert received == [b.strip() for b in bodies]
+    finally:
+        sock.close()
+
+
 # -- bad frames after auth: an error each, and the connection carries on ---------------------
 
 @pytest.mark.parametrize("raw, code, fields", [

@@ -1,8 +1,12 @@
 """One WebSocket connection and its bounded outbox.
 
-Events are queued as ready WebSocket frame bytes (chatsvc.gateway.codec.encode) and written
-by a short-lived writer greenlet, so a publisher never waits on a slow socket; frames that
-piled up meanwhile go out together in one write. A client that lets ``limit`` frames pile up is
+Events are queued as ready WebSocket frame bytes (chatsvc.gateway.codec.encode) and never
+written by the publisher itself, so it never waits on a slow socket. Connections given
+frames are flushed together once the publisher yields (one event-loop callback for all of
+them): each gets everything queued in one non-blocking write, which on a healthy peer is
+all it takes. Only what the kernel would not take is left to a writer greenlet. So a batch
+of messages fanned out to many connections costs one write per connection, with no
+greenlet per write. A client that lets ``limit`` frames pile up is
 disconnected (its TCP connection dropped: a 1008 close frame could not get past the
 frame it is stuck on) instead of being buffered without end.
 """
@@ -28,11 +32,35 @@ class WholeFrameSocket:
     a time (the outbox writer and the reader's pong/close replies share the socket).
     """
 
-    __slots__ = ("_sock", "_lock")
+    __slots__ = ("_sock", "_lock", "_raw")
 
     def __init__(self, sock):
         self._sock = sock
         self._lock = Semaphore()
+        # The OS-level socket under gevent's (non-blocking): writes that never yield.
+        self._raw = getattr(sock, "_sock", None)
+
+    def try_send(self, data) -> int:
+        """Write what the kernel takes now, without yielding; 0 if another writer is mid-frame
+        or the buffer is full. Raises OSError if the connection is gone. If only part of
+        ``data`` went, the socket stays locked (nobody may write into the middle of that
+        frame) until the caller finishes it with :meth:`send_locked`."""
+        if self._raw is None or self._lock.locked():
+            return 0
+        try:
+            sent = self._raw.send(data)
+        except BlockingIOError:
+            return 0
+        if sent < len(data):
+            self._lock.acquire()   # free a moment ago, and nothing ran since: no wait
+        return sent
+
+    def send_locked(self, rest):
+        """Finish the frame that :meth:`try_send` began, then let other writers in."""
+        try:
+            self._sock.sendall(rest)
+        finally:
+            self._lock.release()
 
     def send(self, data) -> int:
         if not self._lock.acquire(timeout=SEND_LOCK_TIMEOUT):
@@ -47,9 +75,25 @@ class WholeFrameSocket:
         return getattr(self._sock, name)
 
 
+_dirty: list = []   # connections with frames queued since the last flush
+
+
+def _flush_dirty():
+    conns = _dirty[:]
+    _dirty.clear()
+    for conn in conns:
+        conn._flush()
+
+
+def _mark_dirty(conn):
+    if not _dirty:
+        gevent.get_hub().loop.run_callback(_flush_dirty)
+    _dirty.append(conn)
+
+
 class Connection:
     __slots__ = ("ws", "user", "token_hash", "session_id", "closed", "_outbox", "_limit",
-                 "_writer", "__weakref__")
+                 "_writer", "_dirty", "__weakref__")
 
     def __init__(self, ws, limit: int):
         self.ws = ws
@@ -60,6 +104,7 @@ class Connection:
         self._outbox: deque = deque()
         self._limit = limit
         self._writer = None
+        self._dirty = False
 
     @property
     def user_id(self):
@@ -73,8 +118,43 @@ class Connection:
             self._abort()
             return
         self._outbox.append(frame)
-        if self._writer is None:
+        if self._writer is None and not self._dirty:
+            self._dirty = True
+            _mark_dirty(self)
+
+    def _flush(self):
+        """Write the queued frames without yielding; leave the rest to a writer greenlet.
+        Runs in the event loop's callback: it must never block."""
+        self._dirty = False
+        outbox = self._outbox
+        if self._writer is not None or self.closed or not outbox:
+            return
+        try:
+            if not isinstance(outbox[0], tuple) and self.ws.connected:
+                chunk = []
+                while outbox and not isinstance(outbox[0], tuple):
+                    chunk.append(outbox.popleft())
+                data = chunk[0] if len(chunk) == 1 else b"".join(chunk)
+                sent = self.ws.sock.try_send(data)
+                if 0 < sent < len(data):   # the socket is held for the rest of the frame
+                    self._writer = gevent.spawn(self._finish_then_drain, data[sent:])
+                    return
+                if sent == 0:
+                    outbox.appendleft(data)
+        except Exception:  # the peer went away: the read loop will notice and clean up
+            self.closed = True
+            return
+        if outbox:  # a full socket buffer, or a close queued behind the frames
             self._writer = gevent.spawn(self._drain)
+
+    def _finish_then_drain(self, rest):
+        try:
+            self.ws.sock.send_locked(rest)
+        except Exception:
+            self.closed = True
+            self._writer = None
+            return
+        self._drain()
 
     def _drain(self):
         outbox = self._outbox
@@ -113,6 +193,8 @@ class Connection:
 
     def flush(self, timeout: float = 5.0):
         """Wait, at most ``timeout`` s, until queued frames (and a queued close) are written."""
+        if self._writer is None and self._outbox and not self.closed:
+            self._writer = gevent.spawn(self._drain)
         writer = self._writer
         if writer is not None:
             writer.join(timeout)
