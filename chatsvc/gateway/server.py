@@ -11,7 +11,8 @@ import logging
 import time
 import uuid
 
-from gevent.pool import Pool
+import gevent
+from gevent.event import Event
 from simple_websocket import ConnectionClosed
 
 from chatsvc import jsonfast
@@ -91,7 +92,7 @@ class Gateway:
 
     def _read_loop(self, conn):
         bucket = TokenBucket(self.config.frame_rate, self.config.frame_burst)
-        pool = Pool(self.config.sends_in_flight)
+        pool = _InFlight(self.config.sends_in_flight)
         while not conn.closed:
             raw = conn.ws.receive(timeout=self.config.heartbeat_timeout)
             if raw is None:
@@ -132,6 +133,34 @@ class Gateway:
         except Exception:
             log.exception("%s frame failed", kind)
             self._error(conn, InternalError("internal error"), ref)
+
+
+class _InFlight:
+    """At most ``limit`` calls running at once, each in a bare greenlet (a send costs one;
+    gevent.pool's bookkeeping per greenlet showed on the send path). ``spawn`` waits for a
+    free place, so a connection with ``limit`` sends outstanding stops being read."""
+
+    __slots__ = ("_running", "_limit", "_room")
+
+    def __init__(self, limit: int):
+        self._running = 0
+        self._limit = limit
+        self._room = Event()
+        self._room.set()
+
+    def spawn(self, fn, *args):
+        while self._running >= self._limit:
+            self._room.clear()
+            self._room.wait()
+        self._running += 1
+        gevent.spawn_raw(self._call, fn, args)
+
+    def _call(self, fn, args):
+        try:
+            fn(*args)
+        finally:
+            self._running -= 1
+            self._room.set()
 
 
 def _try_json(raw):
