@@ -10,12 +10,14 @@ greenlet per write. A client that lets ``limit`` frames pile up is
 disconnected (its TCP connection dropped: a 1008 close frame could not get past the
 frame it is stuck on) instead of being buffered without end.
 """
+import logging
 import socket
 from collections import deque
 
 import gevent
 from gevent.lock import Semaphore
 
+log = logging.getLogger(__name__)
 CLOSE_TOO_SLOW = 1008
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_IDLE = 4408
@@ -82,7 +84,11 @@ def _flush_dirty():
     conns = _dirty[:]
     _dirty.clear()
     for conn in conns:
-        conn._flush()
+        try:
+            conn._flush()
+        except Exception:  # one broken connection must not leave the others unflushed
+            log.exception("flushing a connection failed")
+            conn._abort()
 
 
 def _mark_dirty(conn):
@@ -131,10 +137,7 @@ class Connection:
             return
         try:
             if not isinstance(outbox[0], tuple) and self.ws.connected:
-                chunk = []
-                while outbox and not isinstance(outbox[0], tuple):
-                    chunk.append(outbox.popleft())
-                data = chunk[0] if len(chunk) == 1 else b"".join(chunk)
+                data = self._take_chunk()
                 sent = self.ws.sock.try_send(data)
                 if 0 < sent < len(data):   # the socket is held for the rest of the frame
                     self._writer = gevent.spawn(self._finish_then_drain, data[sent:])
@@ -146,6 +149,16 @@ class Connection:
             return
         if outbox:  # a full socket buffer, or a close queued behind the frames
             self._writer = gevent.spawn(self._drain)
+
+    def _take_chunk(self) -> bytes:
+        """The queued frames up to the next close marker, at most ~COALESCE_BYTES, joined."""
+        outbox = self._outbox
+        chunk, size = [], 0
+        while outbox and size < COALESCE_BYTES and not isinstance(outbox[0], tuple):
+            frame = outbox.popleft()
+            chunk.append(frame)
+            size += len(frame)
+        return chunk[0] if len(chunk) == 1 else b"".join(chunk)
 
     def _finish_then_drain(self, rest):
         try:
@@ -166,12 +179,7 @@ class Connection:
                 if not self.ws.connected:
                     self.closed = True
                     break
-                chunk, size = [], 0
-                while outbox and size < COALESCE_BYTES and not isinstance(outbox[0], tuple):
-                    frame = outbox.popleft()
-                    chunk.append(frame)
-                    size += len(frame)
-                self.ws.sock.send(chunk[0] if len(chunk) == 1 else b"".join(chunk))
+                self.ws.sock.send(self._take_chunk())
         except Exception:  # the peer went away: the read loop will notice and clean up
             self.closed = True
         finally:
