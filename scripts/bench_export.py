@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     body = {"size": 0, "aggs": {"t": {"terms": {"field": "team_id", "size": 10000}}}}
     for b in engine.call("search", index=engine.messages_pattern, body=body)["aggregations"]["t"]["buckets"]:
         sizes[b["key"]] = b["doc_count"]
-    teams = {t["id"]: t["name"] for t in scan(engine, engine.index("teams"), {"match_all": {}})}
+    teams = {t["id"]: t["name"] for t in scan(engine, engine.index("teams"), {"match_all": {}}, ("id",))}
     order = sorted(sizes, key=lambda t: -sizes[t])
     if args.teams:
         order = order[:args.teams]

@@ -40,7 +40,7 @@ def put_user(engine: Engine, user: dict):
 
 
 def team_users(engine: Engine, team_id: str) -> list[dict]:
-    return list(scan(engine, engine.index("users"), {"term": {"team_id": team_id}}))
+    return list(scan(engine, engine.index("users"), {"term": {"team_id": team_id}}, ("id",)))
 
 
 def set_last_seen(engine: Engine, user_id: str, when: str):

@@ -10,7 +10,7 @@ def put(engine: Engine, chat: dict):
 
 
 def of_team(engine: Engine, team_id: str) -> list[dict]:
-    return list(scan(engine, engine.index("chats"), {"term": {"team_id": team_id}}))
+    return list(scan(engine, engine.index("chats"), {"term": {"team_id": team_id}}, ("id",)))
 
 
 def read_marker_op(engine: Engine, team_id: str, chat_id: str, user_id: str,
@@ -29,4 +29,5 @@ def read_marker_op(engine: Engine, team_id: str, chat_id: str, user_id: str,
 
 
 def reads_of_team(engine: Engine, team_id: str) -> list[dict]:
-    return list(scan(engine, engine.index("reads"), {"term": {"team_id": team_id}}))
+    return list(scan(engine, engine.index("reads"), {"term": {"team_id": team_id}},
+                     ("chat_id", "user_id")))

@@ -23,4 +23,5 @@ def delete(engine: Engine, owner_id: str, contact_id: str):
 def of_team(engine: Engine, team_id: str) -> list[tuple[str, str]]:
     """(owner_id, contact_id) for every contact entry in the team."""
     return [(d["owner_id"], d["contact_id"])
-            for d in scan(engine, engine.index("contacts"), {"term": {"team_id": team_id}})]
+            for d in scan(engine, engine.index("contacts"), {"term": {"team_id": team_id}},
+                           ("owner_id", "contact_id"))]

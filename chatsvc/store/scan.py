@@ -1,15 +1,18 @@
-"""Reading every document that matches a filter, in pages (search_after on _id order)."""
+"""Reading every document that matches a filter, in pages (search_after on a unique key)."""
 from chatsvc.store.engine import Engine
 
 PAGE = 2000
 
 
-def scan(engine: Engine, index: str, query: dict, sort_field: str = "_id", page: int = PAGE):
-    """Yield the ``_source`` (plus ``_id``) of every match. Not a snapshot: fine for the
-    small per-team kinds (users, chats, contacts, reads) loaded at a team's first use."""
+def scan(engine: Engine, index: str, query: dict, key: tuple[str, ...], page: int = PAGE):
+    """Yield the ``_source`` (plus ``_id``) of every match, in the order of ``key``: keyword
+    fields that together identify a document (sorting on ``_id`` would load the whole
+    index's ids into the engine's heap as fielddata, which is deprecated). Not a snapshot:
+    fine for the small per-team kinds (users, chats, contacts, reads) loaded at a team's
+    first use."""
     after = None
     while True:
-        body = {"query": query, "size": page, "sort": [{sort_field: "asc"}]}
+        body = {"query": query, "size": page, "sort": [{field: "asc"} for field in key]}
         if after is not None:
             body["search_after"] = after
         hits = engine.call("search", index=index, body=body,
