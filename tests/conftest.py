@@ -66,9 +66,9 @@ class ServerProcess:
         for a server whose engine is meant to be unreachable)."""
         os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
         gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or "gunicorn"
-        self.proc = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT,
-                                     env=self.env, stdout=open(self.log_path, "ab"),
-                                     stderr=subprocess.STDOUT)
+        with open(self.log_path, "ab") as log:   # the child keeps its own copy of the fd
+            self.proc = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT,
+                                         env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
