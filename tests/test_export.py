@@ -321,10 +321,15 @@ def test_filters_chat_user_dates_query(seed, engine_url, index_prefix, tmp_path)
     day = seed.g[0]["created_at"][:10]
     ok(export(engine_url, index_prefix, "--team", team, "--since", day, "--until", day, "--out", str(tmp_path / "d")))
     assert len(_ids(tmp_path / "d")) == sum(m["created_at"][:10] == day for _, m in seed.sent)
-    # the search language, without visibility rules: the hidden message matches too
+    # the search language, without visibility rules: the hidden message matches too, and the
+    # one deleted for everyone by what was written ("direct 0")
     ok(export(engine_url, index_prefix, "--team", team, "--query", "direct from:ann", "--out", str(tmp_path / "q")))
-    assert _ids(tmp_path / "q") == [m["id"] for m in seed.d if m["sender_id"] == seed.ids["ann"]
-                                    and m["id"] != seed.deleted["id"]]   # deleted: body is ""
+    assert _ids(tmp_path / "q") == [m["id"] for m in seed.d if m["sender_id"] == seed.ids["ann"]]
+    assert seed.deleted["id"] in _ids(tmp_path / "q")
+    ok(export(engine_url, index_prefix, "--team", team, "--query", '"direct 0"', "--out", str(tmp_path / "p")))
+    assert _ids(tmp_path / "p") == [seed.deleted["id"]]
+    ok(export(engine_url, index_prefix, "--team", team, "--query", "direct -0 from:ann", "--out", str(tmp_path / "x")))
+    assert seed.deleted["id"] not in _ids(tmp_path / "x")
     ok(export(engine_url, index_prefix, "--team", team, "--query", "has:like", "--out", str(tmp_path / "l")))
     assert sorted(_ids(tmp_path / "l"), key=int) == sorted([seed.g[0]["id"], seed.d[1]["id"]], key=int)
 

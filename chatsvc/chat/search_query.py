@@ -269,16 +269,16 @@ def _operator_filters(q: SearchQuery, user_id: str, sender_ids, with_chat_ids) -
     return out
 
 
-def word_clause(word: str) -> dict:
+def word_clause(word: str, fields=TEXT_FIELDS) -> dict:
     """One word: all its tokens in at least one of body (stemmed: deploy ~ deployed),
     body.exact, body.code (foo_bar, v2.3.1, URLs whole); fields matching add up."""
-    return {"multi_match": {"query": word, "fields": list(TEXT_FIELDS),
+    return {"multi_match": {"query": word, "fields": list(fields),
                             "type": "most_fields", "operator": "and"}}
 
 
-def phrase_clause(phrase: str) -> dict:
+def phrase_clause(phrase: str, field: str = PHRASE_FIELD) -> dict:
     """One phrase: its unstemmed words, adjacent and in order."""
-    return {"match_phrase": {PHRASE_FIELD: {"query": phrase}}}
+    return {"match_phrase": {field: {"query": phrase}}}
 
 
 def _recency(query: dict) -> dict:

@@ -7,9 +7,9 @@
   --user   a username of the team; repeatable: the chats each was ever a member of (current
            or former), which hold everything they sent
   --query  PROTOCOL.md's search language, without the per-user visibility rules: deleted and
-           hidden messages are searched too (a message deleted for everyone has an empty
-           body, so words match only messages that still have theirs). is:mine has no
-           meaning here; from:/with: name users of the team; in: a chat of the team.
+           hidden messages are searched too, a message deleted for everyone by what its
+           author wrote (kept, and indexed, as deleted_body). is:mine has no meaning here;
+           from:/with: name users of the team; in: a chat of the team.
 Every filter narrows the export (AND); repeated --chat or --user widen within their kind (OR).
 """
 import re
@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
 from chatsvc.errors import BadRequest
-from chatsvc.chat.search_query import SearchQuery, date_bounds, parse_query, phrase_clause, word_clause
+from chatsvc.chat.search_query import (TEXT_FIELDS, SearchQuery, date_bounds, parse_query,
+                                       phrase_clause, word_clause)
 from chatsvc.export.errors import bad_filter
 from chatsvc.ids import format_time, parse_id
 
@@ -128,6 +129,21 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), timezone.utc)
 
 
+# What a message's author wrote: its body, or for a message deleted for everyone (whose body
+# is emptied) the original kept in deleted_body, indexed alike for the export's --query.
+DELETED_TEXT_FIELDS = ["deleted_body", "deleted_body.exact", "deleted_body.code"]
+DELETED_PHRASE_FIELD = "deleted_body.exact"
+
+
+def _written_word(word: str) -> dict:
+    return word_clause(word, TEXT_FIELDS + DELETED_TEXT_FIELDS)
+
+
+def _written_phrase(phrase: str) -> dict:
+    return {"bool": {"should": [phrase_clause(phrase), phrase_clause(phrase, DELETED_PHRASE_FIELD)],
+                     "minimum_should_match": 1}}
+
+
 def resolve(filters: Filters, checked: Checked, team) -> Scope:
     """The engine query and the chats in scope; raises ExportError (exit 2) for a chat or
     user that is not the team's. ``team`` is a TeamContext (records.py)."""
@@ -166,9 +182,9 @@ def resolve(filters: Filters, checked: Checked, team) -> Scope:
             lower = _day_start(day_lo)
         if day_hi and (upper is None or _day_start(day_hi) <= upper):
             upper, upper_op = _day_start(day_hi), "lt"
-        must += [word_clause(w) for w in q.words] + [phrase_clause(p) for p in q.phrases]
-        must_not += [word_clause(w) for w in q.excluded_words]
-        must_not += [phrase_clause(p) for p in q.excluded_phrases]
+        must += [_written_word(w) for w in q.words] + [_written_phrase(p) for p in q.phrases]
+        must_not += [_written_word(w) for w in q.excluded_words]
+        must_not += [_written_phrase(p) for p in q.excluded_phrases]
     if lower or upper:
         bounds = {"gte": format_time(lower)} if lower else {}
         if upper:
