@@ -139,6 +139,8 @@ class Person:
             lines.append(f"connection: {status}")
             lines.append(f"pending: {self.tid('pending-status').all_inner_texts()}")
             lines.append(f"messages: {self.bodies()[-5:]}")
+            lines.append(f"client state: {self.page.evaluate('window.chatsvcDebug && window.chatsvcDebug()')}")
+            lines.append(f"toasts: {self.page.locator('.toast').all_inner_texts()}")
         except Exception as exc:  # a diagnosis must not hide the failure it explains
             lines.append(f"(page not readable: {exc})")
         lines += [f"page error: {e}" for e in self.errors]
@@ -477,3 +479,36 @@ def test_client_safety_helpers_in_the_browser(persons, base_url):
     assert len(set(result["cmids"])) == 20
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,64}", c) for c in result["cmids"])
     assert person.errors == []
+
+
+def test_a_resync_in_flight_keeps_what_changed_meanwhile(persons):
+    """The full resync after a (re)connect replaces the chat list with the server's. A chat
+    created (or announced live) while that request was in flight is newer than its answer:
+    it must stay, with its open message window, or the open chat silently stops working.
+    Likewise a contact added or removed meanwhile."""
+    person = persons("resync")
+    result = person.page.evaluate("""async () => {
+        const { Store } = await import('/static/state.js');
+        const s = new Store();
+        s.upsertChat({ id: '1', member_ids: [] });
+        s.openWindow('1');
+        const since = s.stamp;                       // the resync's request leaves now
+        s.upsertChat({ id: '2', member_ids: [] });    // created while it is in flight
+        s.openWindow('2');
+        s.setChats([{ id: '1', member_ids: [] }], { since });   // its answer: no chat 2
+        const kept = [[...s.chats.keys()], [...s.windows.keys()]];
+        s.setChats([{ id: '1', member_ids: [] }], { since: s.stamp });  // a later answer
+        const later = [[...s.chats.keys()], [...s.windows.keys()]];
+        // contacts: a list fetched after adding one wins over a resync asked for before
+        const before = s.stamp;
+        s.setContacts([{ user: { id: 'a' } }, { user: { id: 'b' } }]);
+        s.setContacts([{ user: { id: 'a' } }], { since: before });
+        const contacts = [...s.contacts];
+        s.removeContact('b');
+        s.setContacts([{ user: { id: 'a' } }, { user: { id: 'b' } }], { since: before });
+        return { kept, later, contacts, afterRemove: [...s.contacts] };
+    }""")
+    assert result["kept"] == [["1", "2"], ["1", "2"]]
+    assert result["later"] == [["1"], ["1"]]   # gone from a list asked for after it: dropped
+    assert result["contacts"] == ["a", "b"]
+    assert result["afterRemove"] == ["a"]

@@ -144,10 +144,14 @@ async function catchUp(chatId) {
 /** Full resync after (re)connecting: chat list, contacts + presence, open windows. */
 async function sync() {
   try {
+    const since = store.stamp;
     const [c, k] = await Promise.all([Api.chats(), Api.contacts()]);
-    store.setChats(c.chats);
-    store.setContacts(k.contacts);
-    if (store.openChatId && !store.chats.has(store.openChatId)) closeChat();
+    store.setChats(c.chats, { since });
+    store.setContacts(k.contacts, { since });
+    if (store.openChatId && !store.chats.has(store.openChatId)) {
+      console.info('sync: the open chat is no longer yours; closing it');
+      closeChat();
+    }
     await ensureUsers(c.chats.flatMap((ch) => [...(ch.member_ids || []), ch.last_message?.sender_id]).filter(Boolean));
     await Promise.all([...store.windows.keys()].map((id) => catchUp(id).catch(fail)));
   } catch (e) { fail(e); }
@@ -166,7 +170,11 @@ async function ensureUsers(ids) {
 
 async function refreshChat(chatId) {
   try { store.upsertChat(await Api.chat(chatId)); } catch (e) {
-    if (e instanceof ApiError && e.status === 404) store.removeChat(chatId);
+    if (e instanceof ApiError && e.status === 404) {
+      const wasOpen = store.openChatId === chatId;
+      store.removeChat(chatId);
+      if (wasOpen) closeChat();
+    }
   }
 }
 
@@ -278,8 +286,7 @@ const actions = {
   async removeContact(userId) {
     try {
       await Api.removeContact(userId);
-      store.contacts.delete(userId);
-      store.changed('contacts');
+      store.removeContact(userId);
     } catch (e) { fail(e); }
   },
 
@@ -468,6 +475,12 @@ $('#sidebar-toggle').addEventListener('click', showSidebar);
 for (const b of document.querySelectorAll('.back-button')) b.addEventListener('click', showSidebar);
 document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible' && store.openChatId) store.changed('chat');
+});
+
+// A read-only summary of the client's state, for the end-to-end tests' failure reports.
+window.chatsvcDebug = () => ({
+  mode, openChatId: store.openChatId, chats: [...store.chats.keys()], windows: [...store.windows.keys()],
+  socket: socket ? socket.status : null, outbox: socket ? socket.outbox.size : 0,
 });
 
 boot();

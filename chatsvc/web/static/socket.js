@@ -95,6 +95,7 @@ export class ChatSocket extends EventTarget {
 
   onClose(ws, ev) {
     if (ws !== this.ws) return;
+    console.info(`socket closed (${ev.code}); reconnecting unless the session ended`);
     this.ws = null;
     this.clearTimer('ready');
     this.clearTimer('ping');

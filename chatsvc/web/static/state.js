@@ -20,6 +20,9 @@ export class Store extends EventTarget {
     this.presence = new Map();  // user id -> {status, last_seen}
     this.chats = new Map();     // id -> Chat
     this.windows = new Map();   // chat id -> {messages, hasMoreBefore, atLatest, loading}
+    this.stamp = 0;             // counts local changes to chats and contacts (see setChats)
+    this.chatStamps = new Map(); // chat id -> stamp of its last upsert
+    this.contactsStamp = 0;     // stamp of the last change to the contact list
     this.openChatId = null;
     this.dirty = new Set();
     this.scheduled = false;
@@ -59,7 +62,10 @@ export class Store extends EventTarget {
 
   unknownUserIds(ids) { return ids.filter((id) => !this.users.has(id)); }
 
-  setContacts(list) {
+  /** Like setChats: a list asked for at `since` loses to a change made here after that. */
+  setContacts(list, { since = Infinity } = {}) {
+    if (this.contactsStamp > since) return;
+    this.contactsStamp = ++this.stamp;
     this.contacts = new Set();
     for (const c of list || []) {
       if (!c || !c.user) continue;
@@ -68,6 +74,12 @@ export class Store extends EventTarget {
       if (c.presence) this.presence.set(c.user.id, c.presence);
     }
     this.changed('contacts', 'users');
+  }
+
+  removeContact(userId) {
+    this.contactsStamp = ++this.stamp;
+    this.contacts.delete(userId);
+    this.changed('contacts');
   }
 
   setPresence(user_id, status, last_seen) {
@@ -82,15 +94,25 @@ export class Store extends EventTarget {
 
   // ---- chats ------------------------------------------------------------------------
 
-  setChats(list) {
+  /**
+   * Replace the chat list with the server's. `since` is the `stamp` when that list was asked
+   * for: a chat learned of later (created here, or announced by a live event while the
+   * request was in flight) is newer than the list, so it stays, with its open window.
+   */
+  setChats(list, { since = Infinity } = {}) {
     const next = new Map();
     for (const c of list || []) next.set(c.id, this.mergeChat(this.chats.get(c.id), c));
+    for (const [id, chat] of this.chats) {
+      if (!next.has(id) && (this.chatStamps.get(id) || 0) > since) next.set(id, chat);
+    }
     this.chats = next;
     for (const id of [...this.windows.keys()]) if (!next.has(id)) this.windows.delete(id);
     this.changed('chats', 'chat');
   }
 
   upsertChat(chat) {
+    this.stamp += 1;
+    this.chatStamps.set(chat.id, this.stamp);
     this.chats.set(chat.id, this.mergeChat(this.chats.get(chat.id), chat));
     this.changed('chats', 'chat');
   }
@@ -110,6 +132,7 @@ export class Store extends EventTarget {
 
   removeChat(id) {
     this.chats.delete(id);
+    this.chatStamps.delete(id);
     this.windows.delete(id);
     if (this.openChatId === id) this.openChatId = null;
     this.changed('chats', 'chat');

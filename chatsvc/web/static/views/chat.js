@@ -44,7 +44,8 @@ export function initChatView(store, actions) {
     ev.preventDefault();
     const chatId = store.openChatId;
     const body = input.value.trim();
-    if (!chatId || !body) return;
+    if (!body) return;
+    if (!chatId || !store.chats.has(chatId)) { toast('This chat is no longer open.'); return; }
     if ([...body].length > MAX_BODY) { toast(`A message can have at most ${MAX_BODY} characters.`); return; }
     actions.send(chatId, body);
     input.value = '';
