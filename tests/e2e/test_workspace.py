@@ -355,6 +355,15 @@ def test_two_people_chat_in_the_browser(persons, base_url):
     expect(target).to_be_in_viewport()
     expect(bob.tid("load-newer")).to_be_visible()
     bob.shot("07-search-jump")
+    # -- scrolling down from the hit loads newer pages until the newest, with no gap --
+    for _ in range(30):
+        if bob.tid("load-newer").is_hidden():
+            break
+        bob.tid("message-scroller").evaluate("n => { n.scrollTop = n.scrollHeight; }")
+        bob.page.wait_for_timeout(300)
+    expect(bob.tid("load-newer")).to_be_hidden()
+    ids = [int(i) for i in bob.messages().evaluate_all("ns => ns.map(n => n.dataset.messageId)")]
+    assert ids == sorted(set(ids)) and len(ids) > 25
 
     # -- Bob leaves: the chat disappears for him, Alice sees him gone -----------
     bob.tid("leave-chat-button").click()

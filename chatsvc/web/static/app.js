@@ -56,60 +56,51 @@ const isViewing = (chatId) => mode === 'chat' && store.openChatId === chatId
 
 // ---- loading history --------------------------------------------------------------
 
-async function loadLatest(chatId, win) {
+/**
+ * Fetch one page of a chat's history into `win`, which shows as loading meanwhile; `apply`
+ * sees the answer after it is merged. Nothing happens if the window was replaced while the
+ * request was in flight. Returns the answer, or null in that case.
+ */
+async function fetchPage(chatId, win, query, apply = () => {}) {
   win.loading = true;
   store.changed('chat');
   try {
-    const r = await Api.messages(chatId, { limit: PAGE });
-    if (store.window(chatId) !== win) return;
+    const r = await Api.messages(chatId, { ...query, limit: PAGE });
+    if (store.window(chatId) !== win) return null;
     store.merge(chatId, r.messages);
-    win.hasMoreBefore = !!r.has_more;
+    apply(r);
     await ensureUsers(r.messages.map((m) => m.sender_id));
+    return r;
   } finally {
     win.loading = false;
     store.changed('chat');
   }
 }
 
+async function loadLatest(chatId, win) {
+  await fetchPage(chatId, win, {}, (r) => { win.hasMoreBefore = !!r.has_more; });
+}
+
 async function loadOlder(chatId) {
   const win = store.window(chatId);
   const first = store.first(chatId);
   if (!win || win.loading || !win.hasMoreBefore || !first) return;
-  win.loading = true;
-  store.changed('chat');
-  try {
-    const r = await Api.messages(chatId, { before: first, limit: PAGE });
-    if (store.window(chatId) !== win) return;
-    store.merge(chatId, r.messages);
-    win.hasMoreBefore = !!r.has_more;
-    await ensureUsers(r.messages.map((m) => m.sender_id));
-  } catch (e) { fail(e); } finally {
-    win.loading = false;
-    store.changed('chat');
-  }
+  await fetchPage(chatId, win, { before: first }, (r) => { win.hasMoreBefore = !!r.has_more; })
+    .catch(fail);
 }
 
 async function loadNewer(chatId) {
   const win = store.window(chatId);
   const last = store.last(chatId);
   if (!win || win.loading || win.atLatest || !last) return;
-  win.loading = true;
-  store.changed('chat');
   try {
-    const r = await Api.messages(chatId, { after: last, limit: PAGE });
-    if (store.window(chatId) !== win) return;
-    store.merge(chatId, r.messages);
-    if (!r.has_more) {
-      win.atLatest = true;
-      // Live messages were not merged while the window stopped short of the end;
-      // one more fetch closes any gap opened between that answer and now.
-      win.loading = false;
-      await catchUp(chatId);
-    }
-  } catch (e) { fail(e); } finally {
-    win.loading = false;
-    store.changed('chat');
-  }
+    const r = await fetchPage(chatId, win, { after: last }, (page) => {
+      if (!page.has_more) win.atLatest = true;
+    });
+    // Live messages were not merged while the window stopped short of the end;
+    // one more fetch closes any gap opened between that answer and now.
+    if (r && win.atLatest) await catchUp(chatId);
+  } catch (e) { fail(e); }
 }
 
 /** Brings a window that reaches the latest message up to date after a reconnect. */
