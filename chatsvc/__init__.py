@@ -10,6 +10,7 @@ import os
 from flask import Flask
 
 from chatsvc import api, cli, gateway, web
+from chatsvc.api import frames
 from chatsvc.chat import accounts, people
 from chatsvc.chat.context import ChatContext
 from chatsvc.config import Config
@@ -41,7 +42,7 @@ def create_app(config: Config | None = None, *, init_indices: bool = True) -> Fl
         user, digest = accounts.authenticate(ctx, token)
         return user, accounts.public_user(user), digest
 
-    gateway.init_app(app, gateway.Gateway(config, hub, ctx, authenticate))
+    gateway.init_app(app, gateway.Gateway(config, hub, authenticate, frames.command_table(ctx)))
     api.init_app(app)
     app.register_blueprint(web.bp)
     cli.register(app)

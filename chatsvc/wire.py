@@ -6,20 +6,24 @@ from marshmallow import ValidationError, fields, validate
 
 from chatsvc.ids import parse_id
 
-MAX_BODY_CHARS = 10000  # PROTOCOL.md: 1..10,000 characters after trimming
+# Message text is checked in two steps: here, trimmed and non-empty (and below an absolute
+# ceiling, the largest CHATSVC_MAX_BODY_CHARS accepts, so no schema ever holds more); the
+# deployment's own limit (PROTOCOL.md: 10,000 by default) is a rule of the send path,
+# chatsvc.chat.send, which knows the configuration.
+BODY_CEILING_CHARS = 100_000
 CLIENT_MSG_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 
 
 class Body(fields.String):
-    """Message text: trimmed, then 1..MAX_BODY_CHARS characters."""
+    """Message text: trimmed, then 1..BODY_CEILING_CHARS characters."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs).strip()
         if not text:
             raise ValidationError("must not be empty or only whitespace")
-        if len(text) > MAX_BODY_CHARS:
-            raise ValidationError(f"must be at most {MAX_BODY_CHARS} characters")
+        if len(text) > BODY_CEILING_CHARS:
+            raise ValidationError(f"must be at most {BODY_CEILING_CHARS} characters")
         return text
 
 

@@ -1,13 +1,16 @@
-"""Pure-logic tests of the search query language and the OpenSearch query built from it."""
+"""Pure-logic tests of the search query language (chat/search_query.py), its resolution for
+one viewer (chat/search.py ``resolve``) and the OpenSearch query the store builds from that
+(store/search.py ``message_query``)."""
 from dataclasses import FrozenInstanceError
 from datetime import date
 
 import pytest
 
-from chatsvc.chat.search_query import (
-    MAX_QUERY_CHARS, MAX_TERMS, SearchQuery, build_query, date_bounds, highlight_clause,
-    parse_query)
+from chatsvc.chat.search import resolve
+from chatsvc.chat.search_query import MAX_QUERY_CHARS, MAX_TERMS, SearchQuery, date_bounds, parse_query
+from chatsvc.chat.state import TeamState
 from chatsvc.errors import BadRequest
+from chatsvc.store.search import highlight_clause, message_query
 
 TEXT_FIELDS = ["body", "body.exact", "body.code"]
 
@@ -287,10 +290,21 @@ def test_a_phrase_counts_as_one_term():
 
 # ---------------------------------------------------------------------------- build_query
 
-def build(text, *, sort="relevance", user_id="u1", chat_ids=("c1", "c2"), sender_ids=None,
-          with_chat_ids=None):
-    return build_query(parse_query(text), team_id="t1", user_id=user_id, chat_ids=list(chat_ids),
-                       sender_ids=sender_ids, with_chat_ids=with_chat_ids, sort=sort)
+def team(chats=(("101", ("u1", "s1")), ("102", ("u1", "s1", "s2")))) -> TeamState:
+    """Team t1: the viewer u1 ('me'), ann (s1) and bob (s2), and chats 101 (u1, ann) and
+    102 (u1, ann, bob)."""
+    state = TeamState({"id": "t1"})
+    for uid, name in (("u1", "me"), ("s1", "ann"), ("s2", "bob")):
+        state.add_user({"id": uid, "username_key": name})
+    for cid, members in chats:
+        state.put_chat({"id": cid, "member_ids": list(members)})
+    return state
+
+
+def build(text, *, sort="relevance", state=None):
+    """The engine query of ``text`` searched by u1, or None when nothing can match."""
+    q = resolve(parse_query(text), state or team(), "u1", by_score=sort == "relevance")
+    return None if q is None else message_query(q)
 
 
 def inner_bool(query: dict) -> dict:
@@ -301,25 +315,21 @@ def inner_bool(query: dict) -> dict:
     return query["bool"]
 
 
-def resolved(text):
-    """sender_ids / with_chat_ids as the caller would pass them for ``text``."""
-    q = parse_query(text)
-    return {"sender_ids": ["s1"] if q.from_users else None,
-            "with_chat_ids": ["c2"] if q.with_users else None}
-
-
-PERMISSION_FILTERS = [{"term": {"team_id": "t1"}}, {"terms": {"chat_id": ["c1", "c2"]}}]
+PERMISSION_FILTERS = [{"term": {"team_id": "t1"}}, {"terms": {"chat_id": ["101", "102"]}}]
 PERMISSION_MUST_NOT = [{"term": {"deleted": True}}, {"term": {"hidden_for": "u1"}}]
 QUERIES = ["deploy", '"exact phrase"', "-x", "from:ann", "with:bob", "is:mine", "has:like",
-           "on:2026-05-01", 'a "b c" -d -"e f" from:ann in:3 with:bob after:2026-01-01 '
+           "on:2026-05-01", 'a "b c" -d -"e f" from:ann in:102 with:bob after:2026-01-01 '
            "before:2026-06-01 has:like is:mine", "team_id:t2", "deleted:true"]
 
 
 @pytest.mark.parametrize("sort", ["relevance", "recent"])
 @pytest.mark.parametrize("text", QUERIES)
 def test_permission_filters_always_present_and_unscored(text, sort):
-    boolean = inner_bool(build(text, sort=sort, **resolved(text)))
-    assert boolean["filter"][:2] == PERMISSION_FILTERS
+    boolean = inner_bool(build(text, sort=sort))
+    team_filter, chat_filter = boolean["filter"][:2]
+    assert team_filter == PERMISSION_FILTERS[0]
+    # in: and with: narrow the visible chats, never widen them
+    assert set(chat_filter["terms"]["chat_id"]) <= {"101", "102"}
     assert boolean["must_not"][:2] == PERMISSION_MUST_NOT
     assert set(boolean) <= {"filter", "must_not", "must"}
     assert scored_fields(boolean) <= set(TEXT_FIELDS)
@@ -335,7 +345,13 @@ def scored_fields(boolean: dict) -> set:
 
 
 def test_no_visible_chats_matches_nothing():
-    boolean = inner_bool(build("deploy", chat_ids=[]))
+    assert build("deploy", state=team(chats=())) is None
+    assert build("deploy in:999") is None          # not one of the viewer's chats
+
+
+def test_an_empty_chat_list_matches_nothing_in_the_engine_query_too():
+    from chatsvc.store.search import MessageQuery
+    boolean = message_query(MessageQuery(team_id="t1", viewer_id="u1", chat_ids=()))["bool"]
     assert {"terms": {"chat_id": []}} in boolean["filter"]
 
 
@@ -371,7 +387,7 @@ def test_exclusions_go_to_must_not_with_the_same_clauses():
 @pytest.mark.parametrize("sort", ["relevance", "recent"])
 @pytest.mark.parametrize("text", ["from:ann", "-staging", "has:like is:mine", "on:2026-01-01"])
 def test_no_text_is_filters_only(text, sort):
-    query = build(text, sort=sort, **resolved(text))
+    query = build(text, sort=sort)
     assert "function_score" not in query and "must" not in query["bool"]
 
 
@@ -382,17 +398,15 @@ def test_relevance_blends_text_score_with_recency():
     assert len(decays) == 1
     decay = next(iter(decays[0].values()))["created_at"]
     assert decay["origin"] == "now" and decay["scale"] == "30d"
+    pinned = message_query(resolve(parse_query("deploy"), team(), "u1", by_score=True,
+                                   recency_origin="2026-05-01T00:00:00.000Z"))
+    exp = pinned["function_score"]["functions"][0]["exp"]["created_at"]
+    assert exp["origin"] == "2026-05-01T00:00:00.000Z"   # the same on every page of a search
     assert fs["query"]["bool"]["must"] == inner_bool(build("deploy", sort="recent"))["must"]
 
 
 def test_recent_sort_is_a_plain_bool():
     assert set(build("deploy", sort="recent")) == {"bool"}
-
-
-def test_unknown_sort_is_bad():
-    with pytest.raises(BadRequest) as info:
-        build("deploy", sort="oldest")
-    assert info.value.fields == {"sort": "relevance or recent"}
 
 
 def test_is_mine_filters_on_the_caller():
@@ -406,25 +420,25 @@ def test_has_like_needs_a_like():
 
 
 def test_from_filters_on_resolved_sender_ids():
-    boolean = inner_bool(build("from:ann from:bob", sender_ids=["s1", "s2"]))
+    boolean = inner_bool(build("from:ann from:BOB"))
     assert {"terms": {"sender_id": ["s1", "s2"]}} in boolean["filter"]
 
 
-def test_from_with_no_known_sender_matches_nothing():
-    assert {"terms": {"sender_id": []}} in inner_bool(build("from:ghost", sender_ids=[]))["filter"]
+def test_from_or_with_an_unknown_user_matches_nothing():
+    assert build("from:ghost") is None
+    assert build("with:ghost deploy") is None
 
 
-def test_with_filters_on_resolved_chats_on_top_of_visible_chats():
-    boolean = inner_bool(build("with:bob", with_chat_ids=["c2"]))
-    assert boolean["filter"][:2] == PERMISSION_FILTERS
-    assert {"terms": {"chat_id": ["c2"]}} in boolean["filter"]
+def test_with_narrows_the_visible_chats_to_those_holding_the_user():
+    boolean = inner_bool(build("with:bob"))
+    assert boolean["filter"][:2] == [PERMISSION_FILTERS[0], {"terms": {"chat_id": ["102"]}}]
 
 
-def test_unresolved_from_or_with_is_a_caller_bug():
-    with pytest.raises(ValueError):
-        build("from:ann")
-    with pytest.raises(ValueError):
-        build("with:ann")
+def test_a_left_chat_is_not_searched():
+    state = team()
+    state.put_chat({"id": "102", "member_ids": ["s1", "s2"]})   # u1 left
+    assert inner_bool(build("deploy", state=state))["filter"][:2] == [
+        PERMISSION_FILTERS[0], {"terms": {"chat_id": ["101"]}}]
 
 
 def date_range(text):
@@ -465,10 +479,10 @@ def test_no_dates_no_range():
     assert date_range("deploy") is None
 
 
-def test_in_chats_is_left_to_the_caller():
-    """in: is intersected into chat_ids by the caller; build_query adds no filter of its own."""
-    assert inner_bool(build("in:5 deploy", chat_ids=["5"]))["filter"] == [
-        {"term": {"team_id": "t1"}}, {"terms": {"chat_id": ["5"]}}]
+def test_in_narrows_the_visible_chats():
+    """in: is intersected into the visible chats; the query adds no filter of its own."""
+    assert inner_bool(build("in:101 deploy"))["filter"] == [
+        {"term": {"team_id": "t1"}}, {"terms": {"chat_id": ["101"]}}]
 
 
 # ---------------------------------------------------------------------------- highlight

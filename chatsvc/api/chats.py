@@ -3,7 +3,7 @@ from flask import Blueprint
 
 from chatsvc.api import schemas as s
 from chatsvc.api.base import ctx, endpoint, load_args, load_json, me
-from chatsvc.chat import chats, messages
+from chatsvc.chat import chats, history as chat_history, reads, send as chat_send
 from chatsvc.ids import parse_id
 
 bp = Blueprint("chats", __name__)
@@ -41,8 +41,8 @@ def leave_chat(chat_id):
 @endpoint("A page of history, ascending", query=s.HistoryQuery, response=s.MessagesOut)
 def history(chat_id):
     args = load_args(s.HistoryQuery())
-    page, has_more = messages.history(ctx(), me(), chat_id, parse_id(args["before"]),
-                                      parse_id(args["after"]), args["limit"])
+    page, has_more = chat_history.history(ctx(), me(), chat_id, parse_id(args["before"]),
+                                          parse_id(args["after"]), args["limit"])
     return {"messages": page, "has_more": has_more}
 
 
@@ -51,7 +51,7 @@ def history(chat_id):
           response=s.MessageOut, status=201)
 def send(chat_id):
     data = load_json(s.SendIn())
-    message, created = messages.send_message(ctx(), me(), chat_id, data["body"], data["client_msg_id"])
+    message, created = chat_send.send_message(ctx(), me(), chat_id, data["body"], data["client_msg_id"])
     return message, 201 if created else 200
 
 
@@ -59,5 +59,5 @@ def send(chat_id):
 @endpoint("Move the caller's read marker forward", body=s.ReadIn, status=204)
 def read(chat_id):
     data = load_json(s.ReadIn())
-    messages.mark_read(ctx(), me(), chat_id, parse_id(data["message_id"]))
+    reads.mark_read(ctx(), me(), chat_id, parse_id(data["message_id"]))
     return "", 204

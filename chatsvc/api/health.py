@@ -1,8 +1,8 @@
 """Liveness and readiness probes."""
-from flask import Blueprint, current_app
+from flask import Blueprint
 
-from chatsvc.api.base import endpoint
-from chatsvc.store.indices import is_ready
+from chatsvc.api.base import ctx, endpoint
+from chatsvc.chat import health
 
 bp = Blueprint("health", __name__)
 
@@ -16,5 +16,5 @@ def healthz():
 @bp.get("/readyz")
 @endpoint("Readiness: 200 when the engine answers and the indices exist, else 503", auth=False)
 def readyz():
-    ready, reason = is_ready(current_app.extensions["chatsvc"].engine)
+    ready, reason = health.readiness(ctx())
     return {"status": "ready" if ready else "unavailable", "detail": reason}, 200 if ready else 503

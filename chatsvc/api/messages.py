@@ -3,7 +3,7 @@ from flask import Blueprint
 
 from chatsvc.api import schemas as s
 from chatsvc.api.base import ctx, endpoint, load_args, me
-from chatsvc.chat import messages
+from chatsvc.chat import deletion, history, likes
 from chatsvc.errors import NotFound
 from chatsvc.ids import parse_id
 
@@ -20,20 +20,20 @@ def _message_id(raw: str) -> int:
 @bp.put("/api/messages/<message_id>/like")
 @endpoint("Like a message (idempotent)", response=s.MessageOut)
 def like(message_id):
-    return messages.like(ctx(), me(), _message_id(message_id))
+    return likes.like(ctx(), me(), _message_id(message_id))
 
 
 @bp.delete("/api/messages/<message_id>/like")
 @endpoint("Take back a like (idempotent)", response=s.MessageOut)
 def unlike(message_id):
-    return messages.unlike(ctx(), me(), _message_id(message_id))
+    return likes.unlike(ctx(), me(), _message_id(message_id))
 
 
 @bp.delete("/api/messages/<message_id>")
 @endpoint("Delete for me (hide) or for everyone (sender only)", query=s.DeleteQuery, status=204)
 def delete(message_id):
     scope = load_args(s.DeleteQuery())["scope"]
-    messages.delete_message(ctx(), me(), _message_id(message_id), scope)
+    deletion.delete_message(ctx(), me(), _message_id(message_id), scope)
     return "", 204
 
 
@@ -41,6 +41,6 @@ def delete(message_id):
 @endpoint("A message with its neighbours", query=s.ContextQuery, response=s.ContextOut)
 def context(message_id):
     args = load_args(s.ContextQuery())
-    page, more_before, more_after = messages.context(ctx(), me(), _message_id(message_id),
-                                                     args["before"], args["after"])
+    page, more_before, more_after = history.context(ctx(), me(), _message_id(message_id),
+                                                    args["before"], args["after"])
     return {"messages": page, "has_more_before": more_before, "has_more_after": more_after}

@@ -8,7 +8,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from chatsvc.wire import Body, Id, client_msg_id, username
 
 
-class _In(Schema):
+class Request(Schema):
     class Meta:
         unknown = EXCLUDE  # clients may send fields a newer protocol adds
 
@@ -22,14 +22,14 @@ def _password():
 
 
 # -- requests -------------------------------------------------------------------------
-class CreateTeamIn(_In):
+class CreateTeamIn(Request):
     name = _text(1, 64, required=True)
     username = username(required=True)
     display_name = _text(1, 64, required=True)
     password = _password()
 
 
-class SignupIn(_In):
+class SignupIn(Request):
     team = _text(1, 64, required=True)
     invite_code = _text(1, 128, required=True)
     username = username(required=True)
@@ -37,46 +37,46 @@ class SignupIn(_In):
     password = _password()
 
 
-class LoginIn(_In):
+class LoginIn(Request):
     team = _text(1, 64, required=True)
     username = _text(1, 64, required=True)
     password = _text(1, 256, required=True)
 
 
-class DirectoryQuery(_In):
+class DirectoryQuery(Request):
     q = _text(0, 64, load_default="")
 
 
-class CreateChatIn(_In):
+class CreateChatIn(Request):
     member_ids = fields.List(Id(), required=True, validate=validate.Length(1, 255))
     title = fields.String(validate=validate.Length(0, 100), allow_none=True, load_default=None)
 
 
-class HistoryQuery(_In):
+class HistoryQuery(Request):
     before = Id(load_default=None)
     after = Id(load_default=None)
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
 
 
-class SendIn(_In):
+class SendIn(Request):
     body = Body(required=True)
     client_msg_id = client_msg_id()
 
 
-class ReadIn(_In):
+class ReadIn(Request):
     message_id = Id(required=True)
 
 
-class DeleteQuery(_In):
+class DeleteQuery(Request):
     scope = fields.String(data_key="for", required=True, validate=validate.OneOf(["me", "everyone"]))
 
 
-class ContextQuery(_In):
+class ContextQuery(Request):
     before = fields.Integer(load_default=10, validate=validate.Range(0, 100))
     after = fields.Integer(load_default=10, validate=validate.Range(0, 100))
 
 
-class SearchQuery(_In):
+class SearchQuery(Request):
     """GET /api/search. ``q`` itself is checked by the query parser (chat/search_query.py),
     which names the malformed operator."""
     q = fields.String(required=True)

@@ -12,6 +12,7 @@ from chatsvc.chat.state import TeamState
 from chatsvc.errors import Conflict, Forbidden, Unauthorized
 from chatsvc.ids import now_iso
 from chatsvc.store import accounts as account_store
+from chatsvc.store.accounts import team_key, username_key
 
 # OWASP's argon2id baseline (19 MiB, 2 passes, 1 lane): slow for an attacker, ~20 ms here.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
@@ -39,14 +40,6 @@ def password_matches(stored_hash: str, password: str) -> bool:
 def token_hash(ctx: ChatContext, token: str) -> str:
     """Tokens are stored only as a keyed hash: a leaked tokens index logs nobody in."""
     return hmac.new(ctx.config.secret.encode(), token.encode(), hashlib.sha256).hexdigest()
-
-
-def team_key(name: str) -> str:
-    return "team:" + name.strip().casefold()
-
-
-def username_key(team_id: str, username: str) -> str:
-    return f"user:{team_id}:{username.casefold()}"
 
 
 def public_user(user: dict) -> dict:

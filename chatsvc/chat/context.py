@@ -1,6 +1,7 @@
 """Everything a use case needs, built once per process by create_app()."""
 from chatsvc.config import Config
 from chatsvc.chat.events import Publisher
+from chatsvc.chat.send import MessageSender
 from chatsvc.chat.state import TeamStates
 from chatsvc.ids import SnowflakeGenerator
 from chatsvc.ratelimit import TokenBucket
@@ -17,15 +18,7 @@ class ChatContext:
         self.teams = TeamStates(engine, config.tail_size)
         self.tokens: dict[str, tuple[str, str]] = {}  # token hash -> (user id, team id)
         self.send_limits: dict[str, TokenBucket] = {}  # sender id -> her bucket
-        self._sender = None
+        self.sender = MessageSender(self)
 
     def new_id(self) -> str:
         return str(self.ids.next_id())
-
-    @property
-    def sender(self):
-        # Imported here: the send path depends on the context, not the other way round.
-        if self._sender is None:
-            from chatsvc.chat.send import MessageSender
-            self._sender = MessageSender(self)
-        return self._sender

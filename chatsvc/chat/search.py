@@ -3,9 +3,9 @@
 ``search(ctx, me, q, sort=, limit=, cursor=)`` parses the query language
 (chat/search_query.py), resolves from:/with: usernames and the chats the caller may see NOW
 from the team's in-memory state (so a leaver loses a chat at once, whatever the engine
-holds), builds the engine query with the permission filters (team, visible chats, not
-deleted for everyone, not hidden for the caller), runs it (store/search.py) and presents
-each hit as {message, chat: {id, title, kind}, highlights}.
+holds) into a :class:`~chatsvc.store.search.MessageQuery`, which the store runs with the
+permission filters (team, visible chats, not deleted for everyone, not hidden for the
+caller), and presents each hit as {message, chat: {id, title, kind}, highlights}.
 
 Cursors are opaque to clients: URL-safe base64 of a small JSON object holding the last sort
 values, the snapshot bound (the largest id the first page could have returned), the recency
@@ -21,11 +21,12 @@ import json
 import time
 
 from chatsvc.chat.context import ChatContext
-from chatsvc.chat.search_query import SORTS, build_query, highlight_clause, parse_query
+from chatsvc.chat.search_query import SORTS, SearchQuery, date_bounds, parse_query
 from chatsvc.chat.views import message_view
 from chatsvc.errors import BadRequest
 from chatsvc.ids import EPOCH_MS, SEQUENCE_BITS, WORKER_BITS, id_millis, millis_iso
 from chatsvc.store import search as search_store
+from chatsvc.store.search import MessageQuery, TextMatch
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -85,19 +86,6 @@ def snowflake_ceiling(ms: int) -> int:
 
 # ---------------------------------------------------------------------------- query
 
-def _pin_origin(query: dict, origin_iso: str) -> dict:
-    """Replace the recency decay's moving "now" by the first page's instant, so the score of
-    a message is the same on every page of one search."""
-    scored = query.get("function_score")
-    if scored:
-        for fn in scored.get("functions", ()):
-            for decay in ("exp", "gauss", "linear"):
-                for spec in fn.get(decay, {}).values():
-                    if isinstance(spec, dict) and "origin" in spec:
-                        spec["origin"] = origin_iso
-    return query
-
-
 def _resolve_users(state, names) -> list[str] | None:
     """Ids of these usernames in the team (any case), or None if one is unknown."""
     ids = []
@@ -119,6 +107,36 @@ def _present(state, hit, viewer_id: str) -> dict | None:
     return {"message": message,
             "chat": {"id": chat["id"], "title": chat.get("title"), "kind": chat["kind"]},
             "highlights": highlights}
+
+
+def resolve(parsed: SearchQuery, state, viewer_id: str, *, by_score: bool,
+            recency_origin: str = "now") -> MessageQuery | None:
+    """The parsed query for this viewer of this team (a TeamState): the chats she may see
+    now narrowed by in: and with:, the from: senders by id. None when nothing can match
+    (no such chat or user, or no chat left)."""
+    visible = set(state.member_chats.get(viewer_id, ()))
+    if parsed.in_chats:
+        visible &= set(parsed.in_chats)
+    sender_ids = None
+    if parsed.from_users:
+        sender_ids = _resolve_users(state, parsed.from_users)
+        if sender_ids is None:   # an unknown sender sent nothing
+            return None
+    if parsed.with_users:
+        with_ids = _resolve_users(state, parsed.with_users)
+        if with_ids is None:
+            return None
+        visible = {cid for cid in visible
+                   if all(uid in state.chats[cid]["member_ids"] for uid in with_ids)}
+    if not visible:
+        return None
+    lower, upper = date_bounds(parsed)
+    return MessageQuery(
+        team_id=state.id, viewer_id=viewer_id, chat_ids=tuple(sorted(visible)),
+        text=TextMatch(parsed.words, parsed.phrases, parsed.excluded_words, parsed.excluded_phrases),
+        sender_ids=None if sender_ids is None else tuple(sender_ids), mine=parsed.is_mine,
+        has_like=parsed.has_like, created_from=lower, created_until=upper,
+        by_score=by_score, recency_origin=recency_origin)
 
 
 def search(ctx: ChatContext, me: dict, q: str, *, sort: str = "relevance",
@@ -144,34 +162,15 @@ def search(ctx: ChatContext, me: dict, q: str, *, sort: str = "relevance",
         upper_id = snowflake_ceiling(origin_ms)
 
     state = ctx.teams.get(me["team_id"])
-    visible = set(state.member_chats.get(me["id"], ()))
-    if parsed.in_chats:
-        visible &= set(parsed.in_chats)
-    sender_ids = with_chat_ids = None
-    if parsed.from_users:
-        sender_ids = _resolve_users(state, parsed.from_users)
-        if sender_ids is None:   # an unknown sender sent nothing
-            return _empty()
-    if parsed.with_users:
-        with_ids = _resolve_users(state, parsed.with_users)
-        if with_ids is None:
-            return _empty()
-        with_chat_ids = sorted(cid for cid in visible
-                               if all(uid in state.chats[cid]["member_ids"] for uid in with_ids))
-        visible &= set(with_chat_ids)
-    if not visible:
+    query = resolve(parsed, state, me["id"], by_score=sort == "relevance",
+                    recency_origin=millis_iso(origin_ms))
+    if query is None:
         return _empty()
-    chat_ids = sorted(visible)
     # No message of a chat predates the chat: the engine can skip older monthly indices.
-    oldest = min(int(cid) for cid in chat_ids)
+    oldest = min(int(cid) for cid in query.chat_ids)
     not_before = millis_iso(max(EPOCH_MS, id_millis(oldest) - CLOCK_MARGIN_MS))
-    query = build_query(parsed, team_id=state.id, user_id=me["id"], chat_ids=chat_ids,
-                        sender_ids=sender_ids, with_chat_ids=with_chat_ids, sort=sort)
-    _pin_origin(query, millis_iso(origin_ms))
-    page = search_store.search_messages(
-        ctx.engine, query, by_score=by_score, size=limit + 1, upper_id=upper_id,
-        search_after=after, highlight=highlight_clause(), routing_chats=chat_ids,
-        not_before=not_before)
+    page = search_store.search_messages(ctx.engine, query, size=limit + 1, upper_id=upper_id,
+                                        search_after=after, not_before=not_before)
     hits = page.hits[:limit]
     next_cursor = None
     if len(page.hits) > limit:

@@ -1,9 +1,8 @@
-"""The search query language (PROTOCOL.md "Search") and the OpenSearch query built from it.
+"""The search query language (PROTOCOL.md "Search").
 
 Pure logic: no engine, no store. ``parse_query`` turns the user's ``q`` into a
-``SearchQuery``; the caller resolves usernames and chat visibility, then ``build_query``
-makes the ``query`` clause for the messages indices (mapping: index_templates/messages.json)
-and ``highlight_clause`` the ``highlight`` clause.
+``SearchQuery``, a plain model of what was asked; chat/search.py resolves its usernames
+and chats, and store/search.py turns the result into the engine's query.
 
 Syntax (terms combine with AND, separated by whitespace):
   word  "exact phrase"  -word  -"phrase"  from:<username>  in:<chat_id>  with:<username>
@@ -13,7 +12,7 @@ Only the known operator names (any case) followed by ':' are operators; every ot
 """
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, timedelta
 
 from chatsvc.errors import BadRequest
 from chatsvc.ids import parse_id
@@ -29,11 +28,6 @@ OPERATORS = ("from", "in", "with", "before", "after", "on", "has", "is")
 OPEN_QUOTES = '"\u201c\u201d'   # straight and typographic (phone keyboards) quotes
 CLOSE_QUOTES = '"\u201c\u201d'
 
-TEXT_FIELDS = ["body", "body.exact", "body.code"]   # stemmed, unstemmed, code-ish tokens
-PHRASE_FIELD = "body.exact"
-RECENCY_SCALE = "30d"    # a hit this much older than another weighs DECAY times as much...
-RECENCY_DECAY = 0.5
-RECENCY_FLOOR = 0.25     # ...plus this floor, so strong old matches still surface
 
 
 @dataclass(frozen=True)
@@ -224,7 +218,7 @@ def parse_query(text: str) -> SearchQuery:
     return builder.result()
 
 
-# ---------------------------------------------------------------------------- building
+# ---------------------------------------------------------------------------- date range
 
 def date_bounds(q: SearchQuery) -> tuple[date | None, date | None]:
     """The UTC days [lower, upper) that created_at must fall in: lower is inclusive at
@@ -233,102 +227,3 @@ def date_bounds(q: SearchQuery) -> tuple[date | None, date | None]:
     lowers = [d for d in (q.on, q.after and q.after + timedelta(days=1)) if d]
     uppers = [d for d in (q.on and q.on + timedelta(days=1), q.before) if d]
     return max(lowers, default=None), min(uppers, default=None)
-
-
-def _midnight(day: date) -> str:
-    return datetime.combine(day, time(0), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _permission_clauses(team_id: str, user_id: str, chat_ids: list[str]) -> tuple[list, list]:
-    """(filter, must_not) every search carries: the caller's team, chats visible to the caller
-    now, not deleted for everyone, not hidden by the caller. An empty chat_ids matches nothing."""
-    return ([{"term": {"team_id": team_id}}, {"terms": {"chat_id": list(chat_ids)}}],
-            [{"term": {"deleted": True}}, {"term": {"hidden_for": user_id}}])
-
-
-def _operator_filters(q: SearchQuery, user_id: str, sender_ids, with_chat_ids) -> list:
-    """Filter clauses for from:, with:, is:mine, has:like and the date range."""
-    if q.from_users and sender_ids is None:
-        raise ValueError("from: given but sender_ids not resolved")
-    if q.with_users and with_chat_ids is None:
-        raise ValueError("with: given but with_chat_ids not resolved")
-    out = []
-    if sender_ids is not None:
-        out.append({"terms": {"sender_id": list(sender_ids)}})
-    if with_chat_ids is not None:
-        out.append({"terms": {"chat_id": list(with_chat_ids)}})
-    if q.is_mine:
-        out.append({"term": {"sender_id": user_id}})
-    if q.has_like:
-        out.append({"exists": {"field": "liked_by"}})
-    lower, upper = date_bounds(q)
-    if lower or upper:
-        bounds = {"gte": _midnight(lower)} if lower else {}
-        bounds.update({"lt": _midnight(upper)} if upper else {})
-        out.append({"range": {"created_at": bounds}})
-    return out
-
-
-def word_clause(word: str, fields=TEXT_FIELDS) -> dict:
-    """One word: all its tokens in at least one of body (stemmed: deploy ~ deployed),
-    body.exact, body.code (foo_bar, v2.3.1, URLs whole); fields matching add up."""
-    return {"multi_match": {"query": word, "fields": list(fields),
-                            "type": "most_fields", "operator": "and"}}
-
-
-def phrase_clause(phrase: str, field: str = PHRASE_FIELD) -> dict:
-    """One phrase: its unstemmed words, adjacent and in order."""
-    return {"match_phrase": {field: {"query": phrase}}}
-
-
-def _recency(query: dict) -> dict:
-    """Text score x (exp decay on created_at + floor): among similar matches newer wins."""
-    decay = {"exp": {"created_at": {"origin": "now", "scale": RECENCY_SCALE,
-                                    "decay": RECENCY_DECAY}}}
-    return {"function_score": {"query": query,
-                               "functions": [decay, {"weight": RECENCY_FLOOR}],
-                               "score_mode": "sum", "boost_mode": "multiply"}}
-
-
-def build_query(q: SearchQuery, *, team_id: str, user_id: str, chat_ids: list[str],
-                sender_ids: list[str] | None, with_chat_ids: list[str] | None,
-                sort: str) -> dict:
-    """The ``query`` clause for the messages indices.
-
-    The caller has resolved names and visibility: ``chat_ids`` are the chats the caller may
-    see (already intersected with in:), ``sender_ids`` the ids of the from: users (None
-    without from:), ``with_chat_ids`` the chats holding every with: user (None without with:).
-    Permission clauses (team, chat_ids, not deleted, not hidden for user_id) are always in
-    bool.filter / bool.must_not, never scored. Words and phrases go in bool.must, exclusions in
-    bool.must_not. sort="relevance" with text wraps the bool in a recency-blending
-    function_score; otherwise (sort="recent", or no text) the plain bool is returned and the
-    caller should sort by id desc. Raises BadRequest for an unknown sort, ValueError when
-    from:/with: were given without their resolved ids (a caller bug).
-    """
-    if sort not in SORTS:
-        raise BadRequest(f"sort must be one of {', '.join(SORTS)}",
-                         fields={"sort": "relevance or recent"})
-    filters, must_not = _permission_clauses(team_id, user_id, chat_ids)
-    filters += _operator_filters(q, user_id, sender_ids, with_chat_ids)
-    must_not += [word_clause(w) for w in q.excluded_words]
-    must_not += [phrase_clause(p) for p in q.excluded_phrases]
-    boolean = {"filter": filters, "must_not": must_not}
-    if q.has_text:
-        boolean["must"] = [word_clause(w) for w in q.words] + [phrase_clause(p) for p in q.phrases]
-    query = {"bool": boolean}
-    return _recency(query) if q.has_text and sort == "relevance" else query
-
-
-def highlight_clause() -> dict:
-    """The ``highlight`` clause: fragments of ``body`` with matches from body (stemmed) and
-    body.exact (words, phrases) merged by the unified highlighter, which reads match offsets
-    from the postings (both fields index offsets: cheaper to write and store than term
-    vectors), each matched word wrapped in <mark>...</mark>, every other character HTML-escaped.
-    Read them from hit["highlight"]["body"]; with no match there, the first ~150 characters."""
-    return {
-        "pre_tags": ["<mark>"], "post_tags": ["</mark>"], "encoder": "html",
-        "require_field_match": True,
-        "fields": {"body": {"type": "unified", "matched_fields": ["body", "body.exact"],
-                            "fragment_size": 150, "number_of_fragments": 3,
-                            "no_match_size": 150}},
-    }

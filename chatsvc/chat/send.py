@@ -1,26 +1,65 @@
 """The send path: validate, check membership, id, group commit, ack, fan-out.
 
-Each send is an item of a :class:`~chatsvc.batching.GroupCommit`. One batch costs one
-engine round trip whatever its size: a ``_bulk`` that writes each message together with a
-create-if-absent claim of its idempotency key (so a retry after a restart, which this
-process cannot remember, still finds the original). The batch then appends the stored messages
-to their chats' tails and publishes them, in id order, before the senders are woken: so
-every connection sees one chat's messages in id order, and a message is in history before
-anybody is told about it.
+``send_message`` is the use case; :class:`MessageSender` (one per process, built with the
+context) stores messages. Each send is one submission to the process's bulk writer
+(chatsvc.store.bulk), so a batch of sends costs one engine round trip whatever its size:
+a ``_bulk`` that writes each message together with a create-if-absent claim of its
+idempotency key (so a retry after a restart, which this process cannot remember, still
+finds the original). The writer then runs each send's ``on_stored`` hook in submission
+(= id) order before any sender wakes up: the hook appends the message to its chat's tail
+and publishes it. So every connection sees one chat's messages in id order, and a message
+is in history before anybody is told about it (docs/architecture.md, "The send path").
 """
+from __future__ import annotations
+
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gevent.event import AsyncResult
 
-from chatsvc.batching import GroupCommit
 from chatsvc.chat.lookup import find_message
 from chatsvc.chat.views import message_view
-from chatsvc.errors import Unavailable
+from chatsvc.errors import BadRequest, RateLimited, Unavailable
 from chatsvc.ids import id_time
+from chatsvc.ratelimit import TokenBucket
 from chatsvc.store import messages as message_store
 
+if TYPE_CHECKING:
+    from chatsvc.chat.context import ChatContext
+
 SEEN_KEYS = 500_000  # idempotency keys remembered in process (~100 MB at most)
+
+
+def send_message(ctx: ChatContext, me: dict, chat_id: str, body: str, client_msg_id: str) -> tuple[dict, bool]:
+    """(Message, created): created is False for a retry of an earlier client_msg_id.
+    ``body`` arrives trimmed and non-empty (chatsvc.wire.Body); its length limit is the
+    deployment's (CHATSVC_MAX_BODY_CHARS)."""
+    _check_body(ctx, body)
+    _check_send_rate(ctx, me)
+    state = ctx.teams.get(me["team_id"])
+    chat = state.chat_for_member(chat_id, me["id"])
+    ctx.teams.tail(state, chat_id)  # loaded first, so the new message joins it
+    doc, created = ctx.sender.send(state, chat, me, body, client_msg_id)
+    if doc["chat_id"] != chat_id:
+        raise BadRequest("this client_msg_id was already used in another chat",
+                         {"client_msg_id": ["already used in another chat"]})
+    return message_view(doc, ""), created
+
+
+def _check_body(ctx: ChatContext, body: str):
+    limit = ctx.config.max_body_chars
+    if len(body) > limit:
+        raise BadRequest("invalid request", {"body": [f"must be at most {limit} characters"]})
+
+
+def _check_send_rate(ctx: ChatContext, me: dict):
+    """Per sender, whatever the transport or the number of connections she opens."""
+    bucket = ctx.send_limits.get(me["id"])
+    if bucket is None:
+        bucket = ctx.send_limits[me["id"]] = TokenBucket(ctx.config.send_rate, ctx.config.send_burst)
+    if not bucket.take():
+        raise RateLimited("you are sending messages too fast; slow down")
 
 
 @dataclass
@@ -32,18 +71,14 @@ class Outgoing:
 
 
 class MessageSender:
-    def __init__(self, ctx):
+    """Stores messages exactly once per (sender, client_msg_id) and publishes them."""
+
+    def __init__(self, ctx: ChatContext):
         self._ctx = ctx
-        self._commit = GroupCommit(self._store_batch, ctx.config.bulk_delay_ms,
-                                   max(1, ctx.config.bulk_max_items // 2))
         self._seen: OrderedDict[str, tuple[int, str]] = OrderedDict()  # key -> (id, chat)
         self._inflight: dict[str, AsyncResult] = {}
         # Keys whose _bulk failed in transit: the engine may have stored them even so.
         self._uncertain: set[str] = set()
-
-    @property
-    def batches(self) -> int:
-        return self._commit.batches
 
     def send(self, state, chat: dict, sender: dict, body: str, client_msg_id: str) -> tuple[dict, bool]:
         """(stored message doc, created). Blocks until the engine has it."""
@@ -64,7 +99,7 @@ class MessageSender:
                 "client_msg_id": client_msg_id, "liked_by": [], "like_count": 0,
                 "hidden_for": [], "deleted": False,
             }
-            result = self._commit.submit(Outgoing(state, chat, doc, key))
+            result = self._store(Outgoing(state, chat, doc, key))
             done.set(result)
             return result
         except BaseException as exc:
@@ -85,50 +120,37 @@ class MessageSender:
         if len(self._seen) > SEEN_KEYS:
             self._seen.popitem(last=False)
 
-    # -- the batch, run by the group-commit greenlet -------------------------------------
-    def _store_batch(self, items: list[Outgoing]) -> list:
-        """One ``_bulk`` for the whole batch: per message, a create-if-absent claim of its
-        idempotency key and the message itself. A claim that conflicts means an earlier
-        life of this process already stored that message: the new copy is deleted again
-        (it was never acked nor published) and the sender gets the original."""
-        ctx, engine = self._ctx, self._ctx.engine
-        ops = []
-        for it in items:
-            doc = it.doc
-            ops.append(message_store.idempotency_op(engine, it.key, doc["id"], doc["chat_id"], doc["created_at"]))
-            ops.append(message_store.write_op(engine, doc))
+    def _store(self, it: Outgoing) -> tuple[dict, bool]:
+        """One submission to the bulk writer: the idempotency claim and the message. A claim
+        that conflicts means an earlier life of this process already stored that message:
+        the new copy is deleted again (it was never acked nor published) and the sender gets
+        the original."""
+        ctx, engine, doc = self._ctx, self._ctx.engine, it.doc
+        ops = [message_store.idempotency_op(engine, it.key, doc["id"], doc["chat_id"], doc["created_at"]),
+               message_store.write_op(engine, doc)]
+
+        def on_stored(results):   # in the writer's greenlet, in id order
+            if results[0].ok and results[1].ok:
+                self._publish(it)
+
         try:
-            outcomes = ctx.bulk.write_now(ops)
+            claim, write = ctx.bulk.write(ops, on_stored)
         except Unavailable:
             if len(self._uncertain) > SEEN_KEYS:
                 self._uncertain.clear()
-            self._uncertain.update(it.key for it in items)
+            self._uncertain.add(it.key)
             raise
-        results: list = [None] * len(items)
-        stored, retries, undo = [], [], []
-        for i, it in enumerate(items):
-            claim, write = outcomes[2 * i], outcomes[2 * i + 1]
-            if claim.ok and write.ok:
-                stored.append(it)
-                results[i] = (it.doc, True)
-                continue
-            if write.ok:
-                undo.append(message_store.delete_op(engine, it.doc))
-            if claim.conflict:
-                retries.append(i)
-            else:
-                if claim.ok:  # free the key, so the client's retry can store the message
-                    undo.append(message_store.release_idempotency_op(engine, it.key))
-                results[i] = Unavailable("the message could not be stored; retry later")
-        for it in stored:  # ids were taken in submission order: publish in that order
-            self._publish(it)
+        if claim.ok and write.ok:
+            return doc, True
+        undo = [message_store.delete_op(engine, doc)] if write.ok else []
+        if not claim.conflict and claim.ok:   # free the key, so the client's retry can store it
+            undo.append(message_store.release_idempotency_op(engine, it.key))
         if undo:
-            ctx.bulk.write_now(undo)
-        if retries:
-            claims = message_store.lookup_idempotency(engine, [items[i].key for i in retries])
-            for i in retries:
-                results[i] = self._resolve_retry(items[i], claims.get(items[i].key))
-        return results
+            ctx.bulk.write(undo)
+        if not claim.conflict:
+            raise Unavailable("the message could not be stored; retry later")
+        claims = message_store.lookup_idempotency(engine, [it.key])
+        return self._resolve_retry(it, claims.get(it.key))
 
     def _publish(self, it: Outgoing):
         ctx = self._ctx
@@ -140,15 +162,15 @@ class MessageSender:
         members = it.state.chats[it.doc["chat_id"]]["member_ids"]
         ctx.publisher.publish(members, {"type": "message", "message": message_view(it.doc, "")})
 
-    def _resolve_retry(self, it: Outgoing, claim: dict | None):
+    def _resolve_retry(self, it: Outgoing, claim: dict | None) -> tuple[dict, bool]:
         """The key was used before (another process life): answer with that message."""
         if claim is None:
-            return Unavailable("the message could not be stored; retry later")
+            raise Unavailable("the message could not be stored; retry later")
         doc = find_message(self._ctx, it.state, claim["message_id"], claim["chat_id"])
         if doc is None:
             # A claim whose message never got stored: release it so the next retry works.
-            self._ctx.bulk.write_now([message_store.release_idempotency_op(self._ctx.engine, it.key)])
-            return Unavailable("the earlier attempt of this message was lost; retry")
+            self._ctx.bulk.write([message_store.release_idempotency_op(self._ctx.engine, it.key)])
+            raise Unavailable("the earlier attempt of this message was lost; retry")
         if it.key in self._uncertain:
             # Stored although its sender was told "unavailable": nobody was told of it yet.
             self._uncertain.discard(it.key)

@@ -1,4 +1,5 @@
-"""The export's filters: checked before anything is read, then turned into one engine query.
+"""The export's filters: checked before anything is read, then resolved against the team
+into an :class:`~chatsvc.store.export.ExportMatch` (store/export.py makes the engine query).
 
   --team   team name (any case) or team id; required
   --since  a day YYYY-MM-DD (from its 00:00Z) or an RFC 3339 timestamp (inclusive)
@@ -17,10 +18,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
 from chatsvc.errors import BadRequest
-from chatsvc.chat.search_query import (TEXT_FIELDS, SearchQuery, date_bounds, parse_query,
-                                       phrase_clause, word_clause)
+from chatsvc.chat.search_query import SearchQuery, date_bounds, parse_query
 from chatsvc.export.errors import bad_filter
-from chatsvc.ids import format_time, parse_id
+from chatsvc.ids import parse_id
+from chatsvc.store.export import ExportMatch
+from chatsvc.store.search import TextMatch
 
 DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 STAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
@@ -54,10 +56,9 @@ class Checked:
 
 @dataclass
 class Scope:
-    """Filters resolved against the team: the engine query and the chats in scope."""
-    query: dict
+    """Filters resolved against the team: what to match and the chats in scope."""
+    match: ExportMatch
     chat_ids: list[str] = field(default_factory=list)   # sorted as the export walks them
-    description: dict = field(default_factory=dict)
 
 
 def _parse_moment(option: str, value: str) -> tuple[datetime, bool]:
@@ -129,21 +130,6 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), timezone.utc)
 
 
-# What a message's author wrote: its body, or for a message deleted for everyone (whose body
-# is emptied) the original kept in deleted_body, indexed alike for the export's --query.
-DELETED_TEXT_FIELDS = ["deleted_body", "deleted_body.exact", "deleted_body.code"]
-DELETED_PHRASE_FIELD = "deleted_body.exact"
-
-
-def _written_word(word: str) -> dict:
-    return word_clause(word, TEXT_FIELDS + DELETED_TEXT_FIELDS)
-
-
-def _written_phrase(phrase: str) -> dict:
-    return {"bool": {"should": [phrase_clause(phrase), phrase_clause(phrase, DELETED_PHRASE_FIELD)],
-                     "minimum_should_match": 1}}
-
-
 def resolve(filters: Filters, checked: Checked, team) -> Scope:
     """The engine query and the chats in scope; raises ExportError (exit 2) for a chat or
     user that is not the team's. ``team`` is a TeamContext (records.py)."""
@@ -158,10 +144,10 @@ def resolve(filters: Filters, checked: Checked, team) -> Scope:
         chat_sets.append({cid for cid, chat in team.chats.items()
                           if _ever_members(chat) & {u["id"] for u in users}})
 
-    clauses = [{"term": {"team_id": team.team["id"]}}]
-    must, must_not = [], []
-    lower, upper = checked.since, checked.until
-    upper_op = "lte" if checked.until_inclusive else "lt"
+    senders = None
+    has_like = False
+    text = TextMatch()
+    lower, upper, until_inclusive = checked.since, checked.until, checked.until_inclusive
     q = checked.search
     if q is not None:
         if q.in_chats:
@@ -173,32 +159,19 @@ def resolve(filters: Filters, checked: Checked, team) -> Scope:
             uid = _user(team, "--query with:", name)["id"]
             chat_sets.append({cid for cid, chat in team.chats.items() if uid in _ever_members(chat)})
         if q.from_users:
-            senders = [_user(team, "--query from:", name)["id"] for name in q.from_users]
-            clauses.append({"terms": {"sender_id": senders}})
-        if q.has_like:
-            clauses.append({"exists": {"field": "liked_by"}})
+            senders = tuple(_user(team, "--query from:", name)["id"] for name in q.from_users)
+        has_like = q.has_like
         day_lo, day_hi = date_bounds(q)
         if day_lo and (lower is None or _day_start(day_lo) > lower):
             lower = _day_start(day_lo)
         if day_hi and (upper is None or _day_start(day_hi) <= upper):
-            upper, upper_op = _day_start(day_hi), "lt"
-        must += [_written_word(w) for w in q.words] + [_written_phrase(p) for p in q.phrases]
-        must_not += [_written_word(w) for w in q.excluded_words]
-        must_not += [_written_phrase(p) for p in q.excluded_phrases]
-    if lower or upper:
-        bounds = {"gte": format_time(lower)} if lower else {}
-        if upper:
-            bounds[upper_op] = format_time(upper)
-        clauses.append({"range": {"created_at": bounds}})
+            upper, until_inclusive = _day_start(day_hi), False
+        text = TextMatch(q.words, q.phrases, q.excluded_words, q.excluded_phrases)
 
     chat_ids = set(team.chats)
     for s in chat_sets:
         chat_ids &= s
-    if chat_sets:
-        clauses.append({"terms": {"chat_id": sorted(chat_ids)}})
-    boolean = {"filter": clauses}
-    if must:
-        boolean["must"] = must
-    if must_not:
-        boolean["must_not"] = must_not
-    return Scope(query={"bool": boolean}, chat_ids=sorted(chat_ids))
+    match = ExportMatch(team_id=team.team["id"], chat_ids=tuple(sorted(chat_ids)) if chat_sets else None,
+                        sender_ids=senders, has_like=has_like, since=lower, until=upper,
+                        until_inclusive=until_inclusive, text=text)
+    return Scope(match=match, chat_ids=sorted(chat_ids))

@@ -11,7 +11,6 @@ import json
 from bisect import bisect_left
 from json.encoder import encode_basestring as _js   # the C encoder of ensure_ascii=False
 
-from chatsvc.chat.accounts import team_key
 from chatsvc.export.errors import unknown_team
 from chatsvc.ids import parse_id
 from chatsvc.store import accounts as account_store
@@ -26,7 +25,7 @@ READ_FIELDS = ("chat_id", "user_id", "message_id", "updated_at")
 def find_team(engine, ref: str) -> dict:
     """A team by name (any case) or by id; ExportError (exit 3) if there is none."""
     ref = ref.strip()
-    owner = account_store.claim_owner(engine, team_key(ref))
+    owner = account_store.claim_owner(engine, account_store.team_key(ref))
     team = account_store.get_team(engine, owner) if owner else None
     if team is None and parse_id(ref) is not None:
         team = account_store.get_team(engine, ref)

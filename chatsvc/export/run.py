@@ -156,9 +156,10 @@ class _Run:
         snapshot.refresh(self.engine)
         team = TeamContext.load(self.engine, f.team)
         scope = filter_mod.resolve(f, checked, team)
+        query = snapshot.export_query(scope.match)
         pit_id = snapshot.open_snapshot(self.engine, self.opts.keep_alive)
         snapshot_time = now_iso()
-        bound, total = snapshot.upper_bound(self.engine, pit_id, scope.query, self.opts.keep_alive)
+        bound, total = snapshot.upper_bound(self.engine, pit_id, query, self.opts.keep_alive)
         _make_out(self.out)
         try:
             _write_json(os.path.join(self.out, CONTEXT), team.to_dict())
@@ -166,7 +167,7 @@ class _Run:
             raise output_error(f"cannot write the export to {self.out}: {exc.strerror or exc}") from None
         self.state = {
             "version": STATE_VERSION, "format": self.opts.format, "filters": f.as_dict(),
-            "team": team.team, "query": scope.query, "chat_ids": scope.chat_ids,
+            "team": team.team, "query": query, "chat_ids": scope.chat_ids,
             "snapshot": {"time": snapshot_time, "max_id": None if bound is None else str(bound),
                          "messages": total, "reopened_at": []},
             "pit_id": pit_id, "started_at": snapshot_time, "resumed_at": [],

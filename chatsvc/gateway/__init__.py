@@ -1,7 +1,8 @@
 """CONNECTION LAYER: the /ws endpoint, frame codec, session registry, presence and fan-out.
 
-It knows nothing of chats: chat/ tells it, through ``Hub.publish``, which users get an
-event, and the command table maps each frame type to the chat/ function that decides.
+It knows nothing of chats and imports nothing of chat/ or api/: chat/ tells it, through
+``Hub.publish``, which users get an event, and create_app() hands it ``authenticate`` and
+the command table (chatsvc.api.frames) that maps each frame type to its handler.
 """
 from flask import request
 from flask_sock import Sock

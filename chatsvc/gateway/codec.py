@@ -1,58 +1,30 @@
-"""The WebSocket frame codec: one marshmallow schema per client frame type.
+"""The WebSocket frame codec: the envelope of every frame, and the ``auth`` frame.
 
-``decode`` turns a text frame into ``(type, ref, fields)`` or raises BadRequest with the
-offending fields; ``encode`` serialises a server frame straight into WebSocket wire bytes
-(once per event, whatever the number of connections it goes to). Unknown extra fields are
-ignored so clients may be newer than the server.
+``decode`` turns a text frame into ``(type, ref, frame)`` (the frame is the whole JSON
+object) or raises BadRequest; what the fields of each frame type mean is the business of
+the command that serves it (the dispatcher handed to the Gateway), not of this layer.
+``encode`` serialises a server frame straight into WebSocket wire bytes (once per event,
+whatever the number of connections it goes to). Unknown extra fields are ignored so
+clients may be newer than the server.
 """
 import struct
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
 from chatsvc import jsonfast
 from chatsvc.errors import BadRequest
-from chatsvc.wire import Body, Id, client_msg_id
 
 
-class _Frame(Schema):
+class AuthFrame(Schema):
     class Meta:
         unknown = EXCLUDE
 
-
-class AuthFrame(_Frame):
     # Any string: an empty or absurd token is an authentication failure (4401), not a
-    # malformed frame, so chat/accounts.authenticate judges it.
+    # malformed frame, so the injected ``authenticate`` judges it.
     token = fields.String(required=True)
 
 
-class SendFrame(_Frame):
-    chat_id = Id(required=True)
-    body = Body(required=True)
-    client_msg_id = client_msg_id()
-
-
-class LikeFrame(_Frame):
-    message_id = Id(required=True)
-
-
-class ReadFrame(_Frame):
-    chat_id = Id(required=True)
-    message_id = Id(required=True)
-
-
-class DeleteFrame(_Frame):
-    message_id = Id(required=True)
-    scope = fields.String(required=True, data_key="for", validate=validate.OneOf(["me", "everyone"]))
-
-
-class PingFrame(_Frame):
-    pass
-
-
-SCHEMAS = {
-    "auth": AuthFrame(), "send": SendFrame(), "like": LikeFrame(), "unlike": LikeFrame(),
-    "read": ReadFrame(), "delete": DeleteFrame(), "ping": PingFrame(),
-}
+_AUTH = AuthFrame()
 MAX_REF = 128
 
 
@@ -66,6 +38,8 @@ def peek_ref(frame) -> str | None:
 
 
 def decode(text) -> tuple[str, str | None, dict]:
+    """(type, ref, frame) of a client frame: a JSON object whose ``type`` is a string and
+    whose ``ref``, if any, a string of at most MAX_REF characters."""
     if not isinstance(text, str):
         raise BadRequest("frames must be JSON text, not binary")
     try:
@@ -76,16 +50,24 @@ def decode(text) -> tuple[str, str | None, dict]:
         raise BadRequest("a frame must be a JSON object")
     ref = peek_ref(frame)
     kind = frame.get("type")
-    if not isinstance(kind, str) or kind not in SCHEMAS:
-        raise _with_ref(BadRequest(f"unknown frame type {kind!r}", {"type": ["unknown frame type"]}), ref)
+    if not isinstance(kind, str):
+        raise unknown_type(kind, ref)
     if "ref" in frame and ref is None:
         raise _with_ref(BadRequest("ref must be a string of at most 128 characters",
                                    {"ref": ["invalid"]}), None)
+    return kind, ref, frame
+
+
+def unknown_type(kind, ref: str | None) -> BadRequest:
+    return _with_ref(BadRequest(f"unknown frame type {kind!r}", {"type": ["unknown frame type"]}), ref)
+
+
+def auth_token(frame: dict, ref: str | None) -> str:
+    """The token of an ``auth`` frame; BadRequest (with the ref) when it has none."""
     try:
-        data = SCHEMAS[kind].load(frame)
+        return _AUTH.load(frame)["token"]
     except ValidationError as exc:
-        raise _with_ref(BadRequest(f"invalid {kind} frame", exc.messages), ref) from None
-    return kind, ref, data
+        raise _with_ref(BadRequest("invalid auth frame", exc.messages), ref) from None
 
 
 def _with_ref(error: BadRequest, ref: str | None) -> BadRequest:

@@ -6,10 +6,15 @@ that each frame is rate-limited, decoded, handed to its command, and answered; f
 become ``error`` frames and the connection stays. Silence longer than the heartbeat
 timeout closes it. Frames over the size limit are closed with 1009 by the WebSocket
 layer itself (SOCK_SERVER_OPTIONS.max_message_size).
+
+The gateway serves ``auth`` and ``ping`` itself (they are about the connection). Every
+other frame type is a :class:`Command` of the table it is given (chatsvc.api.frames): the
+gateway never knows what a frame means, only whether it may run alongside others.
 """
 import logging
 import time
 import uuid
+from typing import Mapping, Protocol
 
 import gevent
 from gevent.event import Event
@@ -18,7 +23,6 @@ from simple_websocket import ConnectionClosed
 from chatsvc import jsonfast
 from chatsvc.errors import ChatError, InternalError, RateLimited, Unauthorized
 from chatsvc.gateway import codec
-from chatsvc.gateway.commands import HANDLERS
 from chatsvc.gateway.connection import CLOSE_IDLE, CLOSE_UNAUTHORIZED, Connection, WholeFrameSocket
 from chatsvc.ratelimit import TokenBucket
 
@@ -26,15 +30,26 @@ log = logging.getLogger(__name__)
 CLOSE_TRY_LATER = 1013
 
 
-class Gateway:
-    """``authenticate(token) -> (user, public_user, token_hash)``; ``ctx`` is handed to the
-    command functions untouched."""
+class Command(Protocol):
+    """What serves one client frame type."""
 
-    def __init__(self, config, hub, ctx, authenticate):
+    #: True when frames of this type may run concurrently on one connection (each waits
+    #: only for its own work, e.g. a send for its group commit), up to sends_in_flight.
+    pipelined: bool
+
+    def __call__(self, user: dict, frame: dict) -> dict:
+        """The answer frame (``ref`` is added by the gateway); ChatError for a refusal."""
+
+
+class Gateway:
+    """``authenticate(token) -> (user, public_user, token_hash)``; ``commands`` maps each
+    client frame type but auth and ping to its Command."""
+
+    def __init__(self, config, hub, authenticate, commands: Mapping[str, Command]):
         self.config = config
         self.hub = hub
-        self.ctx = ctx
         self.authenticate = authenticate
+        self.commands = commands
 
     def serve(self, ws):
         ws.sock = WholeFrameSocket(ws.sock)
@@ -68,15 +83,16 @@ class Gateway:
                 conn.close_after(CLOSE_UNAUTHORIZED, "authentication timed out")
                 return False
             try:
-                kind, ref, data = codec.decode(raw)
+                kind, ref, frame = self._decode(raw)
+                if kind != "auth":
+                    self._error(conn, Unauthorized("authenticate first: send an auth frame"), ref)
+                    continue
+                token = codec.auth_token(frame, ref)
             except ChatError as exc:
                 self._error(conn, exc, getattr(exc, "ref", None))
                 continue
-            if kind != "auth":
-                self._error(conn, Unauthorized("authenticate first: send an auth frame"), ref)
-                continue
             try:
-                user, public, token_hash = self.authenticate(data["token"])
+                user, public, token_hash = self.authenticate(token)
             except Unauthorized as exc:
                 self._error(conn, exc, ref)
                 conn.close_after(CLOSE_UNAUTHORIZED, "unauthorized")
@@ -107,25 +123,32 @@ class Gateway:
                 continue
             self._handle(conn, raw, pool)
 
+    def _decode(self, raw) -> tuple[str, str | None, dict]:
+        kind, ref, frame = codec.decode(raw)
+        if kind not in self.commands and kind not in _OWN_FRAMES:
+            raise codec.unknown_type(kind, ref)
+        return kind, ref, frame
+
     def _handle(self, conn, raw, pool):
         try:
-            kind, ref, data = codec.decode(raw)
+            kind, ref, frame = self._decode(raw)
         except ChatError as exc:
             self._error(conn, exc, getattr(exc, "ref", None))
             return
-        if kind == "send":
-            # Sends are pipelined: each waits only for its own group commit, so one
-            # connection may have several in flight (the pool bounds how many).
-            pool.spawn(self._run, conn, kind, ref, data)
+        if kind in _OWN_FRAMES:
+            self._answer(conn, _OWN_FRAMES[kind], ref)
+            return
+        command = self.commands[kind]
+        if command.pipelined:
+            # Each waits only for its own work, so one connection may have several in
+            # flight (the pool bounds how many).
+            pool.spawn(self._run, conn, command, kind, ref, frame)
         else:
-            self._run(conn, kind, ref, data)
+            self._run(conn, command, kind, ref, frame)
 
-    def _run(self, conn, kind, ref, data):
+    def _run(self, conn, command: Command, kind, ref, frame):
         try:
-            if kind == "auth":
-                self._answer(conn, {"type": "ok"}, ref)  # already authenticated: harmless
-                return
-            self._answer(conn, HANDLERS[kind](self.ctx, conn.user, data), ref)
+            self._answer(conn, command(conn.user, frame), ref)
         except ChatError as exc:
             self._error(conn, exc, ref)
         except ConnectionClosed:
@@ -133,6 +156,11 @@ class Gateway:
         except Exception:
             log.exception("%s frame failed", kind)
             self._error(conn, InternalError("internal error"), ref)
+
+
+# Frames about the connection itself, answered by the gateway. ``auth`` once authenticated
+# is harmless.
+_OWN_FRAMES = {"auth": {"type": "ok"}, "ping": {"type": "pong"}}
 
 
 class _InFlight:

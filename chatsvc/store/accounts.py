@@ -3,6 +3,16 @@ from chatsvc.store.engine import ConflictError, Engine, NotFoundError
 from chatsvc.store.scan import scan
 
 
+# Keys of the uniqueness claims (the claims index): one per team name, one per username in
+# a team, both case-insensitive.
+def team_key(name: str) -> str:
+    return "team:" + name.strip().casefold()
+
+
+def username_key(team_id: str, username: str) -> str:
+    return f"user:{team_id}:{username.casefold()}"
+
+
 def claim(engine: Engine, key: str, owner_id: str, created_at: str) -> bool:
     """Take the unique ``key`` (e.g. a team name) for ``owner_id``; False if already taken.
 

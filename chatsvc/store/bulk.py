@@ -1,17 +1,24 @@
-"""The engine's ``_bulk`` behind group commit.
+"""The engine's ``_bulk`` behind group commit: the process's one batching mechanism.
 
 :class:`BulkWriter` takes lists of :class:`Op` from many greenlets and sends them in as
-few ``_bulk`` requests as possible (see chatsvc.batching). Nothing is refreshed:
-durability comes from the engine's translog, read-your-writes from the caches in chat/.
+few ``_bulk`` requests as possible (see chatsvc.batching), one request at a time, in
+submission order. Nothing is refreshed: durability comes from the engine's translog,
+read-your-writes from the caches in chat/.
+
+A submission may carry an ``on_stored`` hook. The writer calls every hook of a request
+right after the engine answered, in submission order, before any submitter wakes up: the
+send path uses it to publish messages in id order (docs/architecture.md, "The send path").
 """
+import logging
 from dataclasses import dataclass
+from typing import Callable
 
 from chatsvc import jsonfast
 from chatsvc.batching import GroupCommit
 from chatsvc.errors import Unavailable
 from chatsvc.store.engine import Engine
 
-
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -55,39 +62,49 @@ class OpResult:
         raise RuntimeError(f"engine refused a write: {self.status} {self.error}")
 
 
+@dataclass
+class _Submission:
+    ops: list[Op]
+    on_stored: Callable[[list[OpResult]], None] | None
+
+
 class BulkWriter:
     def __init__(self, engine: Engine, delay_ms: float = 2.0, max_items: int = 1000):
         self._engine = engine
-        self._commit = GroupCommit(self._send, delay_ms, max_items, weight=len)
+        self._commit = GroupCommit(self._send, delay_ms, max_items, weight=lambda sub: len(sub.ops))
 
     @property
     def batches(self) -> int:
         return self._commit.batches
 
-    def write(self, ops: list[Op]) -> list[OpResult]:
+    def write(self, ops: list[Op], on_stored: Callable[[list[OpResult]], None] | None = None) -> list[OpResult]:
         """Store ``ops`` in the next ``_bulk`` and return their results, in order.
 
-        Raises Unavailable when the engine could not be reached: then none of them is
-        known to be stored.
+        ``on_stored(results)`` runs in the writer's greenlet as soon as the engine answered,
+        in submission order, before this call returns; it must not block. Raises
+        Unavailable when the engine could not be reached: then none of them is known to be
+        stored (and ``on_stored`` is not called).
         """
-        return self._commit.submit(list(ops)) if ops else []
+        return self._commit.submit(_Submission(list(ops), on_stored)) if ops else []
 
-    def write_now(self, ops: list[Op]) -> list[OpResult]:
-        """One ``_bulk`` for ``ops`` at once, for a caller that has batched them itself."""
-        return self._send([list(ops)])[0] if ops else []
-
-    def _send(self, batches: list[list[Op]]) -> list[list[OpResult]]:
+    def _send(self, submissions: list[_Submission]) -> list[list[OpResult]]:
         # Serialised here in one pass, and the answer trimmed to what we read: on a hot path
         # both halves of the JSON work are most of the Python cost of a bulk request.
-        body = b"".join(jsonfast.dumpb(line) + b"\n" for ops in batches for op in ops for line in op.lines())
+        body = b"".join(jsonfast.dumpb(line) + b"\n" for sub in submissions for op in sub.ops for line in op.lines())
         response = self._engine.call("bulk", body=body,
                                      params={"filter_path": "items.*.status,items.*.error,items.*.result"})
         items = iter(response["items"])
         results = []
-        for ops in batches:
+        for sub in submissions:
             mine = []
-            for _ in ops:
+            for _ in sub.ops:
                 (item,) = next(items).values()
                 mine.append(OpResult(item.get("status", 500), item.get("error"), item.get("result")))
             results.append(mine)
+        for sub, mine in zip(submissions, results):
+            if sub.on_stored is not None:
+                try:
+                    sub.on_stored(mine)
+                except Exception:  # one hook's bug must not fail the others' writes
+                    log.exception("bulk on_stored hook failed")
         return results

@@ -21,8 +21,13 @@ when the snapshot was taken).
 """
 import collections
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
 
+from chatsvc.ids import format_time
 from chatsvc.store.engine import Engine, NotFoundError, TransportError
+from chatsvc.store.search import (DELETED_PHRASE_FIELD, DELETED_TEXT_FIELDS, TEXT_FIELDS, TextMatch,
+                                  phrase_clause, text_clauses, word_clause)
 
 KEEP_ALIVE = "5m"
 SORT = [{"chat_id": "asc"}, {"id": "asc"}]
@@ -33,6 +38,55 @@ SOURCE = True
 PAGE = 10000          # the engine's max_result_window: the largest page one search returns
 REQUEST_TIMEOUT = 120  # a page of 10,000 documents can take more than the default 10 s
 _IGNORE_MISSING = {"ignore_unavailable": "true", "allow_no_indices": "true"}
+
+
+@dataclass(frozen=True)
+class ExportMatch:
+    """Which messages of a team an export takes, with no per-user visibility rule: deleted
+    and hidden ones too. Every part narrows (AND). ``chat_ids``: any of these chats (None:
+    every chat). ``sender_ids``: any of them sent it. ``since`` inclusive; ``until``
+    inclusive when ``until_inclusive``, else exclusive. ``text`` matches what the author
+    wrote: the body, or the original of a message deleted for everyone."""
+    team_id: str
+    chat_ids: tuple[str, ...] | None = None
+    sender_ids: tuple[str, ...] | None = None
+    has_like: bool = False
+    since: datetime | None = None
+    until: datetime | None = None
+    until_inclusive: bool = True
+    text: TextMatch = TextMatch()
+
+
+def _written_word(word: str) -> dict:
+    return word_clause(word, TEXT_FIELDS + DELETED_TEXT_FIELDS)
+
+
+def _written_phrase(phrase: str) -> dict:
+    return {"bool": {"should": [phrase_clause(phrase), phrase_clause(phrase, DELETED_PHRASE_FIELD)],
+                     "minimum_should_match": 1}}
+
+
+def export_query(m: ExportMatch) -> dict:
+    """The engine query of an export's scope (recorded in its state and manifest)."""
+    clauses = [{"term": {"team_id": m.team_id}}]
+    if m.sender_ids is not None:
+        clauses.append({"terms": {"sender_id": list(m.sender_ids)}})
+    if m.has_like:
+        clauses.append({"exists": {"field": "liked_by"}})
+    if m.since or m.until:
+        bounds = {"gte": format_time(m.since)} if m.since else {}
+        if m.until:
+            bounds["lte" if m.until_inclusive else "lt"] = format_time(m.until)
+        clauses.append({"range": {"created_at": bounds}})
+    if m.chat_ids is not None:
+        clauses.append({"terms": {"chat_id": list(m.chat_ids)}})
+    must, must_not = text_clauses(m.text, _written_word, _written_phrase)
+    boolean = {"filter": clauses}
+    if must:
+        boolean["must"] = must
+    if must_not:
+        boolean["must_not"] = must_not
+    return {"bool": boolean}
 
 
 class SnapshotExpired(Exception):

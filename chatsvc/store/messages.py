@@ -62,13 +62,44 @@ def refresh(engine: Engine):
                 params={"ignore_unavailable": "true", "allow_no_indices": "true"})
 
 
-def update(engine: Engine, message: dict, script: str, params: dict, wait: bool = False):
-    """Run a painless update on one message. ``wait`` waits for the next refresh, so a
-    removal is already invisible to search when the call returns."""
+# Painless scripts of the changes to one message. Each is a no-op when there is nothing to
+# change, so a retried or racing request leaves the document as one request would.
+_LIKE = ("if (!ctx._source.liked_by.contains(params.u)) { ctx._source.liked_by.add(params.u) } "
+         "else { ctx.op = 'noop' }")
+_UNLIKE = "if (!ctx._source.liked_by.removeIf(x -> x == params.u)) { ctx.op = 'noop' }"
+_HIDE = ("if (!ctx._source.hidden_for.contains(params.u)) { ctx._source.hidden_for.add(params.u); "
+         "if (ctx._source.hidden_log == null) { ctx._source.hidden_log = [] } "
+         "ctx._source.hidden_log.add(['user_id': params.u, 'at': params.t]) } else { ctx.op = 'noop' }")
+_DELETE = ("if (ctx._source.deleted != true) { ctx._source.deleted = true; "
+           "ctx._source.deleted_body = ctx._source.body; ctx._source.body = ''; "
+           "ctx._source.deleted_at = params.t; ctx._source.deleted_by = params.u } else { ctx.op = 'noop' }")
+
+
+def _script(source: str, params: dict) -> dict:
+    return {"script": {"lang": "painless", "source": source, "params": params}}
+
+
+def like_op(engine: Engine, message: dict, user_id: str, liked: bool) -> Op:
+    """Add (``liked``) or remove the user's like, as a bulk operation."""
+    return Op("update", index_for(engine, message["id"]), str(message["id"]),
+              _script(_LIKE if liked else _UNLIKE, {"u": user_id}), routing=message["chat_id"])
+
+
+def _update_now(engine: Engine, message: dict, source: str, params: dict):
+    # Waits for the next refresh, so the change is already visible to search on return.
     engine.call("update", index=index_for(engine, message["id"]), id=str(message["id"]),
-                routing=message["chat_id"], retry_on_conflict=5,
-                refresh="wait_for" if wait else "false",
-                body={"script": {"lang": "painless", "source": script, "params": params}})
+                routing=message["chat_id"], retry_on_conflict=5, refresh="wait_for",
+                body=_script(source, params))
+
+
+def hide(engine: Engine, message: dict, user_id: str, at: str):
+    """Hide the message from one user (logged with the time, for the export)."""
+    _update_now(engine, message, _HIDE, {"u": user_id, "t": at})
+
+
+def delete_for_everyone(engine: Engine, message: dict, user_id: str, at: str):
+    """Empty the body for everyone; the original stays in ``deleted_body`` for the export."""
+    _update_now(engine, message, _DELETE, {"u": user_id, "t": at})
 
 
 def _visible_to(viewer_id: str | None) -> list:
@@ -119,10 +150,3 @@ def find_by_id(engine: Engine, message_id: int) -> dict | None:
     hits = engine.call("search", index=index_for(engine, message_id), body=body,
                        params=_IGNORE_MISSING)["hits"]["hits"]
     return hits[0]["_source"] if hits else None
-
-
-def script_op(engine: Engine, message: dict, script: str, params: dict) -> Op:
-    """A painless update of one message as a bulk operation."""
-    return Op("update", index_for(engine, message["id"]), str(message["id"]),
-              {"script": {"lang": "painless", "source": script, "params": params}},
-              routing=message["chat_id"])

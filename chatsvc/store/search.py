@@ -1,8 +1,11 @@
-"""Full-text search over the messages indices: one ``_search`` per page.
+"""Full-text search over the messages indices: the engine query, and one ``_search`` per page.
 
-chat/search.py decides WHAT may be found (the query built by chat/search_query.py, with the
-permission filters); this module decides HOW it is asked: the index pattern, the sort, the
-snapshot bound and search_after cursor, exact totals and highlighting.
+chat/search.py decides WHAT may be found: it parses the user's query
+(chat/search_query.py), resolves names and the chats the caller may see, and hands this
+module a :class:`MessageQuery`, a plain description with no engine JSON in it. This module
+decides HOW the engine is asked: the query clauses (mapping: index_templates/messages.json),
+the permission filters every search carries, the index pattern, the sort, the snapshot
+bound and search_after cursor, exact totals and highlighting.
 
 Stable pages: every page of one search carries the same ``upper_id`` (no message newer than
 the first page is ever returned, so arrivals do not shift later pages) and continues after
@@ -12,6 +15,7 @@ and the caller pins the recency origin. No point-in-time is kept: a message dele
 between two pages must disappear from the next one, which a frozen reader would not do.
 """
 from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
 
 from chatsvc.store.engine import Engine
 
@@ -19,6 +23,131 @@ from chatsvc.store.engine import Engine
 _SOURCE_EXCLUDES = ["deleted_body", "hidden_log", "deleted_by", "deleted_at"]
 _PARAMS = {"ignore_unavailable": "true", "allow_no_indices": "true"}
 MAX_ROUTING_CHATS = 100   # beyond this, ask every shard rather than build a long routing list
+
+
+TEXT_FIELDS = ["body", "body.exact", "body.code"]   # stemmed, unstemmed, code-ish tokens
+PHRASE_FIELD = "body.exact"
+# What a message's author wrote, for the compliance export: for a message deleted for
+# everyone (whose body is emptied) the original kept in deleted_body, indexed alike.
+DELETED_TEXT_FIELDS = ["deleted_body", "deleted_body.exact", "deleted_body.code"]
+DELETED_PHRASE_FIELD = "deleted_body.exact"
+RECENCY_SCALE = "30d"    # a hit this much older than another weighs DECAY times as much...
+RECENCY_DECAY = 0.5
+RECENCY_FLOOR = 0.25     # ...plus this floor, so strong old matches still surface
+
+
+@dataclass(frozen=True)
+class TextMatch:
+    """Words and phrases that must all match, and those that must not. A word matches with
+    all its tokens in one text field; a phrase by its unstemmed words, adjacent, in order."""
+    words: tuple[str, ...] = ()
+    phrases: tuple[str, ...] = ()
+    excluded_words: tuple[str, ...] = ()
+    excluded_phrases: tuple[str, ...] = ()
+
+    @property
+    def has_text(self) -> bool:
+        return bool(self.words or self.phrases)
+
+
+@dataclass(frozen=True)
+class MessageQuery:
+    """One user's search, resolved. Every part narrows (AND). ``chat_ids``: the chats the
+    viewer may see now, already narrowed by in:/with: (empty matches nothing).
+    ``sender_ids``: any of them sent it (None: anyone). ``mine``: the viewer sent it.
+    Days are UTC: ``created_from`` inclusive, ``created_until`` exclusive. ``by_score``:
+    rank by text score blended with recency around ``recency_origin`` (an RFC 3339 time,
+    the same on every page of one search); otherwise newest first."""
+    team_id: str
+    viewer_id: str
+    chat_ids: tuple[str, ...]
+    text: TextMatch = TextMatch()
+    sender_ids: tuple[str, ...] | None = None
+    mine: bool = False
+    has_like: bool = False
+    created_from: date | None = None
+    created_until: date | None = None
+    by_score: bool = False
+    recency_origin: str = "now"
+
+
+def _midnight(day: date) -> str:
+    return datetime.combine(day, time(0), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def day_range(lower: date | None, upper: date | None) -> list:
+    """A created_at filter for [lower 00:00Z, upper 00:00Z), or nothing when unbounded."""
+    if not (lower or upper):
+        return []
+    bounds = {"gte": _midnight(lower)} if lower else {}
+    bounds.update({"lt": _midnight(upper)} if upper else {})
+    return [{"range": {"created_at": bounds}}]
+
+
+def word_clause(word: str, fields=TEXT_FIELDS) -> dict:
+    """One word: all its tokens in at least one of body (stemmed: deploy ~ deployed),
+    body.exact, body.code (foo_bar, v2.3.1, URLs whole); fields matching add up."""
+    return {"multi_match": {"query": word, "fields": list(fields),
+                            "type": "most_fields", "operator": "and"}}
+
+
+def phrase_clause(phrase: str, field: str = PHRASE_FIELD) -> dict:
+    """One phrase: its unstemmed words, adjacent and in order."""
+    return {"match_phrase": {field: {"query": phrase}}}
+
+
+def text_clauses(text: TextMatch, word=word_clause, phrase=phrase_clause) -> tuple[list, list]:
+    """(must, must_not) for the words and phrases."""
+    must = [word(w) for w in text.words] + [phrase(p) for p in text.phrases]
+    must_not = [word(w) for w in text.excluded_words] + [phrase(p) for p in text.excluded_phrases]
+    return must, must_not
+
+
+def _recency(query: dict, origin: str) -> dict:
+    """Text score x (exp decay on created_at + floor): among similar matches newer wins."""
+    decay = {"exp": {"created_at": {"origin": origin, "scale": RECENCY_SCALE,
+                                    "decay": RECENCY_DECAY}}}
+    return {"function_score": {"query": query,
+                               "functions": [decay, {"weight": RECENCY_FLOOR}],
+                               "score_mode": "sum", "boost_mode": "multiply"}}
+
+
+def message_query(q: MessageQuery) -> dict:
+    """The ``query`` clause for the messages indices. Permission clauses (team, chat_ids,
+    not deleted for everyone, not hidden for the viewer) always come first in bool.filter /
+    bool.must_not, never scored; words and phrases go in bool.must, exclusions in
+    bool.must_not. ``by_score`` with text wraps the bool in a recency-blending
+    function_score; otherwise the plain bool is returned (sort by id desc)."""
+    filters = [{"term": {"team_id": q.team_id}}, {"terms": {"chat_id": list(q.chat_ids)}}]
+    must_not = [{"term": {"deleted": True}}, {"term": {"hidden_for": q.viewer_id}}]
+    if q.sender_ids is not None:
+        filters.append({"terms": {"sender_id": list(q.sender_ids)}})
+    if q.mine:
+        filters.append({"term": {"sender_id": q.viewer_id}})
+    if q.has_like:
+        filters.append({"exists": {"field": "liked_by"}})
+    filters += day_range(q.created_from, q.created_until)
+    must, excluded = text_clauses(q.text)
+    boolean = {"filter": filters, "must_not": must_not + excluded}
+    if must:
+        boolean["must"] = must
+    query = {"bool": boolean}
+    return _recency(query, q.recency_origin) if must and q.by_score else query
+
+
+def highlight_clause() -> dict:
+    """The ``highlight`` clause: fragments of ``body`` with matches from body (stemmed) and
+    body.exact (words, phrases) merged by the unified highlighter, which reads match offsets
+    from the postings (both fields index offsets: cheaper to write and store than term
+    vectors), each matched word wrapped in <mark>...</mark>, every other character HTML-escaped.
+    Read them from hit["highlight"]["body"]; with no match there, the first ~150 characters."""
+    return {
+        "pre_tags": ["<mark>"], "post_tags": ["</mark>"], "encoder": "html",
+        "require_field_match": True,
+        "fields": {"body": {"type": "unified", "matched_fields": ["body", "body.exact"],
+                            "fragment_size": 150, "number_of_fragments": 3,
+                            "no_match_size": 150}},
+    }
 
 
 @dataclass
@@ -41,16 +170,16 @@ def sort_clause(by_score: bool) -> list:
     return ([{"_score": {"order": "desc"}}] if by_score else []) + [{"id": {"order": "desc"}}]
 
 
-def search_messages(engine: Engine, query: dict, *, by_score: bool, size: int,
-                    upper_id: int, search_after: list | None = None,
-                    highlight: dict | None = None, routing_chats: list[str] | None = None,
-                    not_before: str | None = None) -> Page:
-    """Up to ``size`` messages matching ``query`` with ``id <= upper_id``, after the sort
-    values ``search_after`` (a previous page's last hit). ``total`` counts every match under
-    the bound (exactly: track_total_hits). ``routing_chats`` (the chats that can match) limits
-    the request to their shards. ``not_before`` (a time no match can precede, e.g. the oldest
-    chat's creation) and the query's own date range let the engine skip whole monthly
-    indices in its pre-filter (can_match) round, which works on date fields."""
+def search_messages(engine: Engine, q: MessageQuery, *, size: int, upper_id: int,
+                    search_after: list | None = None, not_before: str | None = None) -> Page:
+    """Up to ``size`` messages matching ``q`` with ``id <= upper_id``, after the sort
+    values ``search_after`` (a previous page's last hit), highlighted. ``total`` counts
+    every match under the bound (exactly: track_total_hits). The request goes only to the
+    shards of the chats that can match. ``not_before`` (a time no match can precede, e.g.
+    the oldest chat's creation) and the query's own date range let the engine skip whole
+    monthly indices in its pre-filter (can_match) round, which works on date fields."""
+    by_score = q.by_score and q.text.has_text
+    query = message_query(q)
     bounds = [{"range": {"id": {"lte": upper_id}}}]
     if not_before is not None:
         bounds.append({"range": {"created_at": {"gte": not_before}}})
@@ -63,11 +192,10 @@ def search_messages(engine: Engine, query: dict, *, by_score: bool, size: int,
     }
     if search_after is not None:
         body["search_after"] = search_after
-    if highlight is not None:
-        body["highlight"] = highlight
+    body["highlight"] = highlight_clause()
     params = dict(_PARAMS, pre_filter_shard_size="1")
-    if routing_chats and len(routing_chats) <= MAX_ROUTING_CHATS:
-        params["routing"] = ",".join(routing_chats)
+    if q.chat_ids and len(q.chat_ids) <= MAX_ROUTING_CHATS:
+        params["routing"] = ",".join(q.chat_ids)
     result = engine.call("search", index=engine.messages_pattern, body=body, params=params)
     hits = result["hits"]
     total = hits.get("total") or {"value": 0, "relation": "eq"}

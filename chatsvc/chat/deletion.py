@@ -1,0 +1,28 @@
+"""Deleting a message: for oneself (hide) or, by its sender, for everyone."""
+from chatsvc.chat.context import ChatContext
+from chatsvc.chat.lookup import message_for_member
+from chatsvc.errors import Forbidden
+from chatsvc.ids import now_iso
+from chatsvc.store import messages as message_store
+
+
+def delete_message(ctx: ChatContext, me: dict, message_id: int, scope: str):
+    """``me``: hidden from the caller's own views and search. ``everyone``: the sender
+    only; the body disappears for all, the stored record keeps it for compliance export.
+    The engine write waits for a refresh, so search stops finding it before we answer."""
+    state = ctx.teams.get(me["team_id"])
+    doc, chat = message_for_member(ctx, state, message_id, me["id"])
+    now = now_iso()
+    if scope == "everyone":
+        if doc["sender_id"] != me["id"]:
+            raise Forbidden("only the sender can delete a message for everyone")
+        if not doc.get("deleted"):
+            message_store.delete_for_everyone(ctx.engine, doc, me["id"], now)
+            doc.update(deleted=True, deleted_body=doc["body"], body="", deleted_at=now, deleted_by=me["id"])
+        ctx.publisher.publish(chat["member_ids"], {"type": "deleted", "chat_id": chat["id"],
+                                                   "message_id": str(message_id), "for": "everyone"})
+    else:
+        message_store.hide(ctx.engine, doc, me["id"], now)
+        doc["hidden_for"] = list(doc.get("hidden_for", ())) + [me["id"]]
+        ctx.publisher.publish([me["id"]], {"type": "deleted", "chat_id": chat["id"],
+                                           "message_id": str(message_id), "for": "me"})
