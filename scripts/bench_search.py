@@ -25,6 +25,7 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 
 import gevent  # noqa: E402
 import requests  # noqa: E402
@@ -110,6 +111,62 @@ def _words_of(text: str) -> list[str]:
             if len(w.strip(".,!?:;()'\"")) > 3 and w.isascii() and not w.startswith(("@", "http", "`"))]
 
 
+@dataclass
+class Sample:
+    """A stored message that a query of the mix is made from, and who asks it."""
+    rng: random.Random
+    doc: dict
+    state: object
+    chat: dict
+    user: dict
+    words: list
+    word: str
+
+
+def _phrase(s: Sample) -> str:
+    toks = [t for t in s.doc["body"].split() if t.isalpha()]
+    j = s.rng.randrange(max(1, len(toks) - 1))
+    return f'"{" ".join(toks[j:j + 2])}"' if len(toks) >= 2 else s.word
+
+
+def _sender(s: Sample) -> str:
+    return s.state.users[s.doc["sender_id"]]["username"]
+
+
+def _other_member(s: Sample) -> str:
+    others = [m for m in s.chat["member_ids"] if m != s.user["id"]] or [s.user["id"]]
+    return s.state.users[s.rng.choice(others)]["username"]
+
+
+# kind -> (query text, sort) made from a sample message
+QUERY_KINDS = {
+    "word": lambda s: (s.word, "relevance"),
+    "two_words": lambda s: (" ".join(s.rng.sample(s.words, min(2, len(s.words)))), "relevance"),
+    "phrase": lambda s: (_phrase(s), "relevance"),
+    "stem": lambda s: (s.rng.choice(["deploy", "release", "merge", "migrate", "crash", "test",
+                                     "index", "review"]), "relevance"),
+    "exclude": lambda s: (f"{s.rng.choice(['deploy', 'build', 'error', 'meeting'])} "
+                          f"-{s.rng.choice(['staging', 'prod', 'the'])}", "relevance"),
+    "code": lambda s: (s.rng.choice(["HTTP/2", "v1.2.3", "user_session", "https://github.com",
+                                     "OPS-1234", "#42", "gRPC", "10:30", "ECONNREFUSED",
+                                     "src/cache_queue.py"]), "relevance"),
+    "from": lambda s: (f"from:{_sender(s)}", "relevance"),
+    "from_word": lambda s: (f"from:{_sender(s)} {s.word}", "relevance"),
+    "in": lambda s: (f"in:{s.chat['id']}", "relevance"),
+    "in_word": lambda s: (f"in:{s.chat['id']} {s.word}", "relevance"),
+    "with": lambda s: (f"with:{_other_member(s)} {s.word}", "relevance"),
+    "date_range": lambda s: (f"{s.word} after:2026-03-01 before:2026-07-01", "relevance"),
+    "on_day": lambda s: (f"on:{s.doc['created_at'][:10]}", "relevance"),
+    "has_like": lambda s: (f"has:like {s.word}", "relevance"),
+    "is_mine": lambda s: (f"is:mine {s.word}", "relevance"),
+    "filters_only": lambda s: ("after:2026-06-01", "relevance"),
+    "recent": lambda s: (s.word, "recent"),
+    "recent_word": lambda s: (f"{s.word} {s.rng.choice(['deploy', 'the', 'build'])}", "recent"),
+    # the second page of a common word
+    "page2": lambda s: (s.rng.choice(["the", "deploy", "build", "ok"]), "relevance"),
+}
+
+
 def make_queries(ctx: ChatContext, url: str, prefix: str, seed: int, count: int = 400):
     """[(label, user doc, q, sort, cursor-wanted)]: a mixed set over random callers."""
     rng = random.Random(seed)
@@ -133,53 +190,9 @@ def make_queries(ctx: ChatContext, url: str, prefix: str, seed: int, count: int 
             continue
         user = state.users[rng.choice(chat["member_ids"])]
         words = _words_of(doc["body"]) or ["deploy"]
-        w = rng.choice(words)
-        sender = state.users[doc["sender_id"]]["username"]
-        day = doc["created_at"][:10]
+        sample = Sample(rng, doc, state, chat, user, words, rng.choice(words))
         kind = kinds[i % len(kinds)]
-        sort = "relevance"
-        if kind == "word":
-            q = w
-        elif kind == "two_words":
-            q = " ".join(rng.sample(words, min(2, len(words))))
-        elif kind == "phrase":
-            toks = [t for t in doc["body"].split() if t.isalpha()]
-            j = rng.randrange(max(1, len(toks) - 1))
-            q = f'"{" ".join(toks[j:j + 2])}"' if len(toks) >= 2 else w
-        elif kind == "stem":
-            q = rng.choice(["deploy", "release", "merge", "migrate", "crash", "test", "index", "review"])
-        elif kind == "exclude":
-            q = f"{rng.choice(['deploy', 'build', 'error', 'meeting'])} -{rng.choice(['staging', 'prod', 'the'])}"
-        elif kind == "code":
-            q = rng.choice(["HTTP/2", "v1.2.3", "user_session", "https://github.com", "OPS-1234",
-                            "#42", "gRPC", "10:30", "ECONNREFUSED", "src/cache_queue.py"])
-        elif kind == "from":
-            q = f"from:{sender}"
-        elif kind == "from_word":
-            q = f"from:{sender} {w}"
-        elif kind == "in":
-            q = f"in:{chat['id']}"
-        elif kind == "in_word":
-            q = f"in:{chat['id']} {w}"
-        elif kind == "with":
-            others = [m for m in chat["member_ids"] if m != user["id"]] or [user["id"]]
-            q = f"with:{state.users[rng.choice(others)]['username']} {w}"
-        elif kind == "date_range":
-            q = f"{w} after:2026-03-01 before:2026-07-01"
-        elif kind == "on_day":
-            q = f"on:{day}"
-        elif kind == "has_like":
-            q = f"has:like {w}"
-        elif kind == "is_mine":
-            q = f"is:mine {w}"
-        elif kind == "filters_only":
-            q = "after:2026-06-01"
-        elif kind == "recent":
-            q, sort = w, "recent"
-        elif kind == "recent_word":
-            q, sort = f"{w} {rng.choice(['deploy', 'the', 'build'])}", "recent"
-        else:  # page2: the second page of a common word
-            q = rng.choice(["the", "deploy", "build", "ok"])
+        q, sort = QUERY_KINDS[kind](sample)
         queries.append((kind, user, q, sort, kind == "page2"))
     return queries
 

@@ -1,6 +1,6 @@
 """What the process keeps in memory for each team it serves.
 
-DESIGN.md: one process serves a team, so its users, contacts, chats and read markers are
+docs/architecture.md ("State is a cache"): one process serves a team, so its users, contacts, chats and read markers are
 loaded once (at the team's first use) and then kept current by the same code that writes
 them. Each chat's recent messages are kept as a :class:`Tail`, so history, the chat list
 and unread counts answer without a refresh of the engine.
