@@ -44,6 +44,9 @@ class Api:
     def put(self, path, **kw):
         return self.call("PUT", path, **kw)
 
+    def patch(self, path, **kw):
+        return self.call("PATCH", path, **kw)
+
     def delete(self, path, **kw):
         return self.call("DELETE", path, **kw)
 

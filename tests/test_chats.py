@@ -223,7 +223,9 @@ def test_every_device_of_every_member_gets_each_message_once_in_order(trio):
                  if f["type"] == "message" and f["message"]["id"] == sent[0]["id"])["message"]
     assert first == sent[0]
     assert set(first) == {"id", "chat_id", "sender_id", "body", "created_at", "client_msg_id",
-                          "liked_by", "deleted"}
+                          "liked_by", "deleted", "edited_at", "thread_id", "also_in_chat",
+                          "reply_count", "last_reply_at", "reply_user_ids", "reactions",
+                          "mentions", "files"}   # PROTOCOL.md's Message (also_in_chat added)
     assert first["sender_id"] == trio.uid("ann") and first["liked_by"] == [] and first["deleted"] is False
 
     for name in USERS:

@@ -8,10 +8,10 @@ gateway (chatsvc.gateway.server.Command): the gateway itself never imports chat/
 from dataclasses import dataclass
 from typing import Callable
 
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema, ValidationError, fields
 
 from chatsvc.api import schemas as s
-from chatsvc.chat import deletion, likes, reads, send
+from chatsvc.chat import deletion, edits, reactions, reads, send
 from chatsvc.errors import BadRequest
 from chatsvc.ids import parse_id
 from chatsvc.wire import Id
@@ -26,6 +26,16 @@ class LikeFrame(s.Request):
     message_id = Id(required=True)
 
 
+class EditFrame(s.EditIn):
+    message_id = Id(required=True)
+
+
+class ReactFrame(s.Request):
+    message_id = Id(required=True)
+    # Any string: chat/reactions.check_emoji says whether it is one emoji.
+    emoji = fields.String(required=True)
+
+
 class ReadFrame(s.ReadIn):
     chat_id = Id(required=True)
 
@@ -36,17 +46,33 @@ class DeleteFrame(s.DeleteQuery):
 
 # -- handlers: (ctx, user, data) -> answer frame --------------------------------------
 def _send(ctx, user, data):
-    message, _ = send.send_message(ctx, user, data["chat_id"], data["body"], data["client_msg_id"])
+    message, _ = send.send_message(ctx, user, data["chat_id"], data["body"], data["client_msg_id"],
+                                   parse_id(data["thread_id"]), data["also_in_chat"])
     return {"type": "ack", "client_msg_id": data["client_msg_id"], "message": message}
 
 
 def _like(ctx, user, data):
-    likes.like(ctx, user, parse_id(data["message_id"]))
+    reactions.like(ctx, user, parse_id(data["message_id"]))
     return {"type": "ok"}
 
 
 def _unlike(ctx, user, data):
-    likes.unlike(ctx, user, parse_id(data["message_id"]))
+    reactions.unlike(ctx, user, parse_id(data["message_id"]))
+    return {"type": "ok"}
+
+
+def _edit(ctx, user, data):
+    edits.edit_message(ctx, user, parse_id(data["message_id"]), data["body"])
+    return {"type": "ok"}
+
+
+def _react(ctx, user, data):
+    reactions.react(ctx, user, parse_id(data["message_id"]), data["emoji"], True)
+    return {"type": "ok"}
+
+
+def _unreact(ctx, user, data):
+    reactions.react(ctx, user, parse_id(data["message_id"]), data["emoji"], False)
     return {"type": "ok"}
 
 
@@ -85,6 +111,9 @@ COMMANDS = {
     "unlike": (LikeFrame(), _unlike, False),
     "read": (ReadFrame(), _read, False),
     "delete": (DeleteFrame(), _delete, False),
+    "edit": (EditFrame(), _edit, False),
+    "react": (ReactFrame(), _react, False),
+    "unreact": (ReactFrame(), _unreact, False),
 }
 
 

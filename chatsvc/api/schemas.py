@@ -61,6 +61,17 @@ class HistoryQuery(Request):
 class SendIn(Request):
     body = Body(required=True)
     client_msg_id = client_msg_id()
+    thread_id = Id(load_default=None, allow_none=True)
+    also_in_chat = fields.Boolean(load_default=False)
+
+
+class EditIn(Request):
+    body = Body(required=True)
+
+
+class ThreadQuery(Request):
+    after = Id(load_default=None)
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
 
 
 class ReadIn(Request):
@@ -130,6 +141,11 @@ class ContactsOut(Schema):
     contacts = fields.List(fields.Nested(ContactOut))
 
 
+class ReactionOut(Schema):
+    emoji = fields.String()
+    user_ids = fields.List(fields.String())
+
+
 class MessageOut(Schema):
     id = fields.String()
     chat_id = fields.String()
@@ -139,6 +155,15 @@ class MessageOut(Schema):
     client_msg_id = fields.String()
     liked_by = fields.List(fields.String())
     deleted = fields.Boolean()
+    edited_at = fields.String(allow_none=True)
+    thread_id = fields.String(allow_none=True)
+    also_in_chat = fields.Boolean()
+    reply_count = fields.Integer()
+    last_reply_at = fields.String(allow_none=True)
+    reply_user_ids = fields.List(fields.String())
+    reactions = fields.List(fields.Nested(ReactionOut))
+    mentions = fields.List(fields.String())
+    files = fields.List(fields.Dict())
 
 
 class ChatOut(Schema):
@@ -159,6 +184,12 @@ class ChatsOut(Schema):
 
 class MessagesOut(Schema):
     messages = fields.List(fields.Nested(MessageOut))
+    has_more = fields.Boolean()
+
+
+class ThreadOut(Schema):
+    root = fields.Nested(MessageOut)
+    replies = fields.List(fields.Nested(MessageOut))
     has_more = fields.Boolean()
 
 

@@ -6,7 +6,7 @@ for older pages, merged with the tail where the two meet.
 """
 from chatsvc.chat.context import ChatContext
 from chatsvc.chat.lookup import message_for_member
-from chatsvc.chat.views import message_view, messages_view
+from chatsvc.chat.views import in_chat, message_view, messages_view
 from chatsvc.store import messages as message_store
 
 
@@ -39,13 +39,15 @@ def context(ctx: ChatContext, me: dict, message_id: int, before: int, after: int
 
 def window(ctx: ChatContext, tail, chat_id: str, viewer_id: str, before: int | None,
            after: int | None, want: int) -> list[dict]:
-    """Up to ``want`` stored messages of the chat in (after, before), ascending, not hidden
-    by the viewer, nearest the cursor kept: ``after`` alone pages forward from it, anything
-    else pages back from ``before`` (or from the newest)."""
+    """Up to ``want`` stored messages of the chat's flow (thread-only replies are in their
+    thread) in (after, before), ascending, not hidden by the viewer, nearest the cursor
+    kept: ``after`` alone pages forward from it, anything else pages back from ``before``
+    (or from the newest)."""
     def in_range(doc):
         return (before is None or doc["id"] < before) and (after is None or doc["id"] > after)
 
-    local = [d for d in tail.messages if in_range(d) and viewer_id not in d.get("hidden_for", ())]
+    local = [d for d in tail.messages
+             if in_range(d) and in_chat(d) and viewer_id not in d.get("hidden_for", ())]
     forward = after is not None and before is None
     reaches = tail.complete or (tail.messages and after is not None and after >= tail.oldest_id)
     # A forward page starts at ``after``: the tail serves it only when it reaches back there.

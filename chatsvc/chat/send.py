@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 from gevent.event import AsyncResult
 
-from chatsvc.chat.lookup import find_message
+from chatsvc.chat.lookup import find_message, message_for_member
 from chatsvc.chat.views import message_view
-from chatsvc.errors import BadRequest, RateLimited, Unavailable
+from chatsvc.errors import BadRequest, NotFound, RateLimited, Unavailable
 from chatsvc.ids import id_time
 from chatsvc.ratelimit import TokenBucket
 from chatsvc.store import messages as message_store
@@ -31,23 +31,28 @@ if TYPE_CHECKING:
 SEEN_KEYS = 500_000  # idempotency keys remembered in process (~100 MB at most)
 
 
-def send_message(ctx: ChatContext, me: dict, chat_id: str, body: str, client_msg_id: str) -> tuple[dict, bool]:
+def send_message(ctx: ChatContext, me: dict, chat_id: str, body: str, client_msg_id: str,
+                 thread_id: int | None = None, also_in_chat: bool = False) -> tuple[dict, bool]:
     """(Message, created): created is False for a retry of an earlier client_msg_id.
     ``body`` arrives trimmed and non-empty (chatsvc.wire.Body); its length limit is the
-    deployment's (CHATSVC_MAX_BODY_CHARS)."""
-    _check_body(ctx, body)
+    deployment's (CHATSVC_MAX_BODY_CHARS). With ``thread_id`` the message is a reply in
+    that message's thread (a reply to a reply joins its root's thread); ``also_in_chat``
+    shows it in the chat's flow as well."""
+    check_body(ctx, body)
     _check_send_rate(ctx, me)
     state = ctx.teams.get(me["team_id"])
     chat = state.chat_for_member(chat_id, me["id"])
     ctx.teams.tail(state, chat_id)  # loaded first, so the new message joins it
-    doc, created = ctx.sender.send(state, chat, me, body, client_msg_id)
+    root = None if thread_id is None else thread_root(ctx, state, chat, me, thread_id)
+    doc, created = ctx.sender.send(state, chat, me, body, client_msg_id, root, also_in_chat)
     if doc["chat_id"] != chat_id:
         raise BadRequest("this client_msg_id was already used in another chat",
                          {"client_msg_id": ["already used in another chat"]})
     return message_view(doc, ""), created
 
 
-def _check_body(ctx: ChatContext, body: str):
+def check_body(ctx: ChatContext, body: str):
+    """BadRequest naming ``body`` when it is longer than the deployment allows."""
     limit = ctx.config.max_body_chars
     if len(body) > limit:
         raise BadRequest("invalid request", {"body": [f"must be at most {limit} characters"]})
@@ -62,12 +67,28 @@ def _check_send_rate(ctx: ChatContext, me: dict):
         raise RateLimited("you are sending messages too fast; slow down")
 
 
+def thread_root(ctx: ChatContext, state, chat: dict, me: dict, thread_id: int) -> dict:
+    """The root message of the thread a reply to ``thread_id`` joins. NotFound when the
+    caller cannot see that message or it was deleted for everyone; BadRequest naming
+    ``thread_id`` when it is a message of another of her chats."""
+    doc, its_chat = message_for_member(ctx, state, thread_id, me["id"])
+    if its_chat["id"] != chat["id"]:
+        raise BadRequest("thread_id must be a message of this chat",
+                         {"thread_id": ["not a message of this chat"]})
+    if doc.get("thread_id") is not None:   # a reply to a reply belongs to its root
+        doc, _ = message_for_member(ctx, state, doc["thread_id"], me["id"])
+    if doc.get("deleted"):
+        raise NotFound("that message was deleted")
+    return doc
+
+
 @dataclass
 class Outgoing:
     state: object      # TeamState
     chat: dict
     doc: dict
     key: str
+    root: dict | None = None   # the thread root a reply updates
 
 
 class MessageSender:
@@ -80,8 +101,10 @@ class MessageSender:
         # Keys whose _bulk failed in transit: the engine may have stored them even so.
         self._uncertain: set[str] = set()
 
-    def send(self, state, chat: dict, sender: dict, body: str, client_msg_id: str) -> tuple[dict, bool]:
-        """(stored message doc, created). Blocks until the engine has it."""
+    def send(self, state, chat: dict, sender: dict, body: str, client_msg_id: str,
+             root: dict | None = None, also_in_chat: bool = False) -> tuple[dict, bool]:
+        """(stored message doc, created). Blocks until the engine has it. ``root``: the
+        thread root this message replies to (its summary is updated in the same bulk)."""
         key = message_store.idempotency_key(sender["id"], client_msg_id)
         earlier = self._earlier(state, key)
         if earlier is not None:
@@ -99,7 +122,9 @@ class MessageSender:
                 "client_msg_id": client_msg_id, "liked_by": [], "like_count": 0,
                 "hidden_for": [], "deleted": False,
             }
-            result = self._store(Outgoing(state, chat, doc, key))
+            if root is not None:
+                doc.update(thread_id=root["id"], also_in_chat=bool(also_in_chat))
+            result = self._store(Outgoing(state, chat, doc, key, root))
             done.set(result)
             return result
         except BaseException as exc:
@@ -128,13 +153,15 @@ class MessageSender:
         ctx, engine, doc = self._ctx, self._ctx.engine, it.doc
         ops = [message_store.idempotency_op(engine, it.key, doc["id"], doc["chat_id"], doc["created_at"]),
                message_store.write_op(engine, doc)]
+        if it.root is not None:
+            ops.append(message_store.replied_op(engine, it.root, doc["sender_id"], doc["created_at"]))
 
         def on_stored(results):   # in the writer's greenlet, in id order
             if results[0].ok and results[1].ok:
-                self._publish(it)
+                self._publish(it, root_updated=len(results) > 2 and results[2].ok)
 
         try:
-            claim, write = ctx.bulk.write(ops, on_stored)
+            claim, write, *root_update = ctx.bulk.write(ops, on_stored)
         except Unavailable:
             if len(self._uncertain) > SEEN_KEYS:
                 self._uncertain.clear()
@@ -143,6 +170,8 @@ class MessageSender:
         if claim.ok and write.ok:
             return doc, True
         undo = [message_store.delete_op(engine, doc)] if write.ok else []
+        if root_update and root_update[0].ok:   # that reply is not there: nor is its count
+            undo.append(message_store.unreplied_op(engine, it.root))
         if not claim.conflict and claim.ok:   # free the key, so the client's retry can store it
             undo.append(message_store.release_idempotency_op(engine, it.key))
         if undo:
@@ -152,15 +181,20 @@ class MessageSender:
         claims = message_store.lookup_idempotency(engine, [it.key])
         return self._resolve_retry(it, claims.get(it.key))
 
-    def _publish(self, it: Outgoing):
-        ctx = self._ctx
-        self._remember(it.key, it.doc["id"], it.doc["chat_id"])
-        ctx.teams.remember_message(it.doc["id"], it.doc["chat_id"])
-        tail = it.state.tails.get(it.doc["chat_id"])
+    def _publish(self, it: Outgoing, root_updated: bool = False):
+        ctx, doc = self._ctx, it.doc
+        self._remember(it.key, doc["id"], doc["chat_id"])
+        ctx.teams.remember_message(doc["id"], doc["chat_id"])
+        tail = it.state.tails.get(doc["chat_id"])
         if tail is not None:
-            tail.append(it.doc)
-        members = it.state.chats[it.doc["chat_id"]]["member_ids"]
-        ctx.publisher.publish(members, {"type": "message", "message": message_view(it.doc, "")})
+            tail.append(doc)
+        members = it.state.chats[doc["chat_id"]]["member_ids"]
+        ctx.publisher.publish(members, {"type": "message", "message": message_view(doc, "")})
+        if root_updated:
+            root = tail.by_id.get(it.root["id"], it.root) if tail is not None else it.root
+            _count_reply(root, doc["sender_id"], doc["created_at"])
+            ctx.publisher.publish(members, {"type": "thread", "chat_id": doc["chat_id"],
+                                            "root": message_view(root, "")})
 
     def _resolve_retry(self, it: Outgoing, claim: dict | None) -> tuple[dict, bool]:
         """The key was used before (another process life): answer with that message."""
@@ -177,3 +211,11 @@ class MessageSender:
             self._publish(Outgoing(it.state, it.chat, doc, it.key))
         self._remember(it.key, doc["id"], doc["chat_id"])
         return doc, False
+
+
+def _count_reply(root: dict, user_id: str, at: str):
+    """The root summary change of store.messages.replied_op, on the in-memory copy."""
+    root["reply_count"] = root.get("reply_count", 0) + 1
+    root["last_reply_at"] = at
+    users = [u for u in root.get("reply_user_ids", ()) if u != user_id] + [user_id]
+    root["reply_user_ids"] = users[-message_store.REPLY_USERS:]

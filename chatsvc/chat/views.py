@@ -2,11 +2,30 @@
 from chatsvc.chat.state import TeamState, Tail
 
 
+LIKE = "\U0001F44D"   # a like is the thumbs-up reaction (PROTOCOL.md)
+
+
+def in_chat(doc: dict) -> bool:
+    """Shown in the chat's own flow: a top-level message, or a thread reply also sent to
+    the chat. (Thread-only replies show in their thread.)"""
+    return doc.get("thread_id") is None or bool(doc.get("also_in_chat"))
+
+
+def reactions_view(doc: dict) -> list[dict]:
+    """[{emoji, user_ids}]: the like (kept in liked_by) first, then the others in the order
+    they were first used."""
+    out = [{"emoji": LIKE, "user_ids": list(doc["liked_by"])}] if doc.get("liked_by") else []
+    out += [{"emoji": r["emoji"], "user_ids": list(r["user_ids"])}
+            for r in doc.get("reactions") or () if r.get("user_ids")]
+    return out
+
+
 def message_view(doc: dict, viewer_id: str) -> dict | None:
     """The Message object for ``viewer_id``, or None where she hid it for herself."""
     if viewer_id in doc.get("hidden_for", ()):
         return None
     deleted = bool(doc.get("deleted"))
+    thread_id = doc.get("thread_id")
     return {
         "id": str(doc["id"]),
         "chat_id": doc["chat_id"],
@@ -16,6 +35,15 @@ def message_view(doc: dict, viewer_id: str) -> dict | None:
         "client_msg_id": doc["client_msg_id"],
         "liked_by": list(doc.get("liked_by", ())),
         "deleted": deleted,
+        "edited_at": None if deleted else doc.get("edited_at"),
+        "thread_id": None if thread_id is None else str(thread_id),
+        "also_in_chat": bool(doc.get("also_in_chat")),
+        "reply_count": doc.get("reply_count", 0),
+        "last_reply_at": doc.get("last_reply_at"),
+        "reply_user_ids": list(doc.get("reply_user_ids", ())),
+        "reactions": [] if deleted else reactions_view(doc),
+        "mentions": [],
+        "files": [],
     }
 
 
@@ -25,20 +53,21 @@ def messages_view(docs, viewer_id: str) -> list[dict]:
 
 def _last_visible(tail: Tail, viewer_id: str) -> dict | None:
     for doc in reversed(tail.messages):
-        view = message_view(doc, viewer_id)
+        view = message_view(doc, viewer_id) if in_chat(doc) else None
         if view is not None:
             return view
     return None
 
 
 def unread_count(tail: Tail, read_id: int, viewer_id: str) -> int:
-    """Others' visible messages after the viewer's read marker. When the marker is older
-    than the tail, the count covers the tail only (a lower bound)."""
+    """Others' visible messages of the chat's flow after the viewer's read marker (a
+    thread-only reply is not unread in the chat, as in Slack). When the marker is older than
+    the tail, the count covers the tail only (a lower bound)."""
     count = 0
     for doc in reversed(tail.messages):
         if doc["id"] <= read_id:
             break
-        if doc["sender_id"] != viewer_id and not doc.get("deleted") \
+        if doc["sender_id"] != viewer_id and not doc.get("deleted") and in_chat(doc) \
                 and viewer_id not in doc.get("hidden_for", ()):
             count += 1
     return count
@@ -60,6 +89,7 @@ def chat_view(state: TeamState, chat: dict, tail: Tail, viewer_id: str) -> dict:
 
 
 def activity_key(chat: dict, tail: Tail) -> int:
-    """Chat and message ids are both time-ordered, so the larger is the latest activity."""
-    last = tail.messages[-1]["id"] if tail.messages else 0
+    """Chat and message ids are both time-ordered, so the larger is the latest activity (a
+    thread-only reply is the thread's activity, not the chat's)."""
+    last = next((d["id"] for d in reversed(tail.messages) if in_chat(d)), 0)
     return max(int(chat["id"]), last)

@@ -112,6 +112,10 @@ def _jv(value) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 class Enricher:
     """Builds message records. ``record`` gives the dict (CSV, HTML); ``jsonl`` gives the
     same record already encoded as one JSON line, byte for byte what encoding ``record``
@@ -199,7 +203,34 @@ class Enricher:
             "hidden_by": [dict(self._person(uid), at=log.get(uid)) for uid in doc.get("hidden_for") or ()],
             "liked_by": [self._person(uid) for uid in doc.get("liked_by") or ()],
             "read_by": self._read_by(mid)[0],
+            **self._conversation(doc),
         }
+
+    def _conversation(self, doc: dict) -> dict:
+        """Edits (every earlier text, with when it was written and replaced), the thread,
+        and the reactions other than the like (which is liked_by)."""
+        thread_id = doc.get("thread_id")
+        return {
+            "edited_at": doc.get("edited_at"),
+            "versions": [{"body": v.get("body"), "at": v.get("at"), "until": v.get("until")}
+                         for v in doc.get("versions") or ()],
+            "thread_id": None if thread_id is None else str(thread_id),
+            "also_in_chat": bool(doc.get("also_in_chat")),
+            "reply_count": doc.get("reply_count") or 0,
+            "reactions": [{"emoji": r["emoji"], "users": [self._person(u) for u in r.get("user_ids") or ()]}
+                          for r in doc.get("reactions") or () if r.get("user_ids")],
+        }
+
+    # What _conversation gives a message that was never edited, replied to nor reacted to
+    # (nearly all of them), already encoded.
+    _PLAIN = (',"edited_at":null,"versions":[],"thread_id":null,"also_in_chat":false,'
+              '"reply_count":0,"reactions":[]')
+
+    def _conversation_json(self, doc: dict) -> str:
+        get = doc.get
+        if not (get("edited_at") or get("thread_id") is not None or get("reply_count") or get("reactions")):
+            return self._PLAIN
+        return "," + _dumps(self._conversation(doc))[1:-1]
 
     def jsonl(self, doc: dict) -> str:
         """``record(doc)`` as one JSON line (with its newline)."""
@@ -234,4 +265,4 @@ class Enricher:
             ',"body":', _js(body or ""), deleted,
             ',"hidden_by":[', hidden or "", ']',
             ',"liked_by":[', ",".join(map(frag, likes)) if likes else "", ']',
-            ',"read_by":', readers, "}\n"))
+            ',"read_by":', readers, self._conversation_json(doc), "}\n"))

@@ -140,9 +140,16 @@ def _names(people) -> str:
     return " ".join(p["username"] or p["user_id"] for p in people)
 
 
+def _versions_cell(versions) -> str:
+    """Every earlier text of an edited message, oldest first, with when it was written."""
+    return json.dumps([{"body": v["body"], "at": v["at"]} for v in versions], ensure_ascii=False) \
+        if versions else ""
+
+
 MESSAGE_COLUMNS = ["id", "chat_id", "chat_title", "chat_kind", "created_at", "sender_id",
                    "sender_username", "sender_display_name", "client_msg_id", "body", "deleted",
-                   "deleted_at", "deleted_by", "hidden_by", "liked_by", "like_count", "read_by"]
+                   "deleted_at", "deleted_by", "hidden_by", "liked_by", "like_count", "read_by",
+                   "edited_at", "earlier_versions", "thread_id", "reply_count", "reactions"]
 CHAT_COLUMNS = ["chat_id", "chat_title", "chat_kind", "chat_created_at", "user_id", "username",
                 "joined_at", "left_at", "read_up_to", "read_at", "messages", "first_id", "last_id"]
 USER_COLUMNS = ["id", "username", "display_name", "is_admin", "created_at"]
@@ -168,7 +175,9 @@ class CsvWriter(Writer):
                 r["client_msg_id"], r["body"], r["deleted"], r["deleted_at"],
                 (deleted_by["username"] or deleted_by["user_id"]) if deleted_by else None,
                 "; ".join(f"{p['username'] or p['user_id']} at {p['at'] or '?'}" for p in r["hidden_by"]),
-                _names(r["liked_by"]), len(r["liked_by"]), _names(r["read_by"]))])
+                _names(r["liked_by"]), len(r["liked_by"]), _names(r["read_by"]),
+                r["edited_at"], _versions_cell(r["versions"]), r["thread_id"], r["reply_count"],
+                "; ".join(f"{x['emoji']} {_names(x['users'])}" for x in r["reactions"]))])
         self.csv.writerows(rows)
 
     def finish(self, chat_ids):
@@ -290,8 +299,22 @@ class HtmlWriter(Writer):
                        f'{E(r["deleted_at"] or "?")}</div>')
         for h in r["hidden_by"]:
             out.append(f'<div class="hidden">Hidden by {_who(h)} at {E(h.get("at") or "?")}</div>')
+        if r["thread_id"]:
+            out.append(f'<div class="thread">Reply in the thread of <a href="#m{E(r["thread_id"])}">'
+                       f'#{E(r["thread_id"])}</a>' + (" (also sent to the chat)" if r["also_in_chat"] else "")
+                       + "</div>")
+        if r["reply_count"]:
+            out.append(f'<div class="thread">{r["reply_count"]} repl{"y" if r["reply_count"] == 1 else "ies"}'
+                       " in its thread</div>")
+        if r["edited_at"]:
+            out.append(f'<div class="edited">Edited at {E(r["edited_at"])}; earlier versions:<ol>'
+                       + "".join(f'<li><time>{E(v["at"] or "?")}</time> {E(v["body"] or "")}</li>'
+                                 for v in r["versions"]) + "</ol></div>")
         if r["liked_by"]:
             out.append('<div class="likes">Liked by ' + ", ".join(_who(p) for p in r["liked_by"]) + "</div>")
+        for x in r["reactions"]:
+            out.append(f'<div class="reactions">{E(x["emoji"])} by ' + ", ".join(_who(p) for p in x["users"])
+                       + "</div>")
         if r["read_by"]:
             out.append('<div class="reads">Read by ' + ", ".join(_who(p) for p in r["read_by"]) + "</div>")
         out.append("</div>\n")

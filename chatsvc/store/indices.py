@@ -64,6 +64,8 @@ def bootstrap(engine: Engine, templates: dict | None = None) -> list[str]:
     for kind, spec in templates.items():
         engine.call("indices.put_index_template", name=engine.index(kind),
                     body=template_body(engine, kind, spec))
+    for kind, spec in templates.items():
+        _update_existing_mappings(engine, kind, spec)
     created = []
     for name in fixed_indices(engine, templates):
         try:
@@ -76,6 +78,18 @@ def bootstrap(engine: Engine, templates: dict | None = None) -> list[str]:
         engine.call("cluster.health", index=",".join(created), wait_for_status="yellow",
                     params={"request_timeout": 60})
     return created
+
+
+def _update_existing_mappings(engine: Engine, kind: str, spec: dict):
+    """Give indices made from an older template the fields the current one adds (new
+    fields only: the engine refuses to change an existing field, and says so here)."""
+    mappings = spec["template"].get("mappings")
+    if not mappings:
+        return
+    pattern = f"{engine.index(kind)}-*" if spec.get("partitioned") else engine.index(kind)
+    engine.call("indices.put_mapping", index=pattern, body=mappings,
+                params={"allow_no_indices": "true", "ignore_unavailable": "true",
+                        "expand_wildcards": "open"})
 
 
 def is_ready(engine: Engine, templates: dict | None = None) -> tuple[bool, str]:

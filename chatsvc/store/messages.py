@@ -75,6 +75,36 @@ _DELETE = ("if (ctx._source.deleted != true) { ctx._source.deleted = true; "
            "ctx._source.deleted_at = params.t; ctx._source.deleted_by = params.u } else { ctx.op = 'noop' }")
 
 
+# An edit keeps the text it replaces, with the time that text was written (or last edited),
+# for the compliance export; a message deleted for everyone is not edited ('noop').
+_EDIT = ("if (ctx._source.deleted == true) { ctx.op = 'noop' } else { "
+         "if (ctx._source.versions == null) { ctx._source.versions = [] } "
+         "ctx._source.versions.add(['body': ctx._source.body, 'at': ctx._source.edited_at != null "
+         "? ctx._source.edited_at : ctx._source.created_at, 'until': params.t]); "
+         "ctx._source.body = params.b; ctx._source.edited_at = params.t }")
+# reactions: [{emoji, user_ids}], in the order each emoji was first used; a reaction whose
+# last user took it back is removed.
+_REACT = ("if (ctx._source.reactions == null) { ctx._source.reactions = [] } "
+          "def rs = ctx._source.reactions; def r = null; "
+          "for (def x : rs) { if (x.emoji == params.e) { r = x; break; } } "
+          "boolean changed = false; "
+          "if (params.add) { if (r == null) { r = ['emoji': params.e, 'user_ids': []]; rs.add(r) } "
+          "if (!r.user_ids.contains(params.u)) { r.user_ids.add(params.u); changed = true } } "
+          "else if (r != null) { changed = r.user_ids.removeIf(x -> x == params.u); "
+          "if (r.user_ids.isEmpty()) { rs.removeIf(x -> x.emoji == params.e) } } "
+          "if (!changed) { ctx.op = 'noop' }")
+# A thread root's reply summary, updated in the same bulk as each reply (and undone if that
+# reply turns out to be a duplicate): the count, the latest time, the latest 5 repliers.
+_REPLIED = ("ctx._source.reply_count = (ctx._source.reply_count == null ? 0 : ctx._source.reply_count) + 1; "
+            "ctx._source.last_reply_at = params.t; "
+            "if (ctx._source.reply_user_ids == null) { ctx._source.reply_user_ids = [] } "
+            "ctx._source.reply_user_ids.removeIf(x -> x == params.u); ctx._source.reply_user_ids.add(params.u); "
+            "while (ctx._source.reply_user_ids.size() > params.n) { ctx._source.reply_user_ids.remove(0) }")
+_UNREPLIED = ("if (ctx._source.reply_count != null && ctx._source.reply_count > 0) "
+              "{ ctx._source.reply_count -= 1 } else { ctx.op = 'noop' }")
+REPLY_USERS = 5
+
+
 def _script(source: str, params: dict) -> dict:
     return {"script": {"lang": "painless", "source": source, "params": params}}
 
@@ -83,6 +113,32 @@ def like_op(engine: Engine, message: dict, user_id: str, liked: bool) -> Op:
     """Add (``liked``) or remove the user's like, as a bulk operation."""
     return Op("update", index_for(engine, message["id"]), str(message["id"]),
               _script(_LIKE if liked else _UNLIKE, {"u": user_id}), routing=message["chat_id"])
+
+
+def _update_op(engine: Engine, message: dict, source: str, params: dict) -> Op:
+    return Op("update", index_for(engine, message["id"]), str(message["id"]),
+              _script(source, params), routing=message["chat_id"])
+
+
+def edit_op(engine: Engine, message: dict, body: str, at: str) -> Op:
+    """Replace the body, keeping the old text in ``versions``; its result is 'noop' when
+    the message was deleted for everyone meanwhile."""
+    return _update_op(engine, message, _EDIT, {"b": body, "t": at})
+
+
+def reaction_op(engine: Engine, message: dict, emoji: str, user_id: str, added: bool) -> Op:
+    """Add or take back one user's reaction (any emoji but the like: see like_op)."""
+    return _update_op(engine, message, _REACT, {"e": emoji, "u": user_id, "add": added})
+
+
+def replied_op(engine: Engine, root: dict, user_id: str, at: str) -> Op:
+    """A root's reply summary after one more reply by ``user_id`` at ``at``."""
+    return _update_op(engine, root, _REPLIED, {"u": user_id, "t": at, "n": REPLY_USERS})
+
+
+def unreplied_op(engine: Engine, root: dict) -> Op:
+    """Take back one reply from the root's count (a duplicate reply that was deleted)."""
+    return _update_op(engine, root, _UNREPLIED, {})
 
 
 def _update_now(engine: Engine, message: dict, source: str, params: dict):
@@ -106,18 +162,27 @@ def _visible_to(viewer_id: str | None) -> list:
     return [{"term": {"hidden_for": viewer_id}}] if viewer_id else []
 
 
+# Thread-only replies: they show in their thread, not in the chat's flow.
+_THREAD_ONLY = {"bool": {"filter": [{"exists": {"field": "thread_id"}}],
+                         "must_not": [{"term": {"also_in_chat": True}}]}}
+
+
 def page(engine: Engine, chat_id: str, *, before: int | None = None, after: int | None = None,
-         limit: int = 50, viewer_id: str | None = None) -> list[dict]:
-    """Up to ``limit`` messages of a chat between the cursors, nearest the cursor first:
-    descending below ``before`` (or the latest), ascending above ``after``."""
+         limit: int = 50, viewer_id: str | None = None, thread_id: int | None = None) -> list[dict]:
+    """Up to ``limit`` messages between the cursors, nearest the cursor first: descending
+    below ``before`` (or the latest), ascending above ``after``. Without ``thread_id``: the
+    chat's flow (top-level messages and replies also sent to the chat); with it: the replies
+    of that thread."""
     bounds = {}
     if before is not None:
         bounds["lt"] = before
     if after is not None:
         bounds["gt"] = after
-    query = {"bool": {"filter": [{"term": {"chat_id": chat_id}}] +
-                      ([{"range": {"id": bounds}}] if bounds else []),
-                      "must_not": _visible_to(viewer_id)}}
+    scope = [{"term": {"chat_id": chat_id}}]
+    if thread_id is not None:
+        scope.append({"term": {"thread_id": thread_id}})
+    query = {"bool": {"filter": scope + ([{"range": {"id": bounds}}] if bounds else []),
+                      "must_not": _visible_to(viewer_id) + ([] if thread_id is not None else [_THREAD_ONLY])}}
     order = "asc" if after is not None and before is None else "desc"
     body = {"query": query, "size": limit, "sort": [{"id": order}], "track_total_hits": False}
     hits = engine.call("search", index=engine.messages_pattern, routing=chat_id, body=body,

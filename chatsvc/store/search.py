@@ -20,7 +20,7 @@ from datetime import date, datetime, time, timezone
 from chatsvc.store.engine import Engine
 
 # Compliance fields never leave the engine through search.
-_SOURCE_EXCLUDES = ["deleted_body", "hidden_log", "deleted_by", "deleted_at"]
+_SOURCE_EXCLUDES = ["deleted_body", "hidden_log", "deleted_by", "deleted_at", "versions"]
 _PARAMS = {"ignore_unavailable": "true", "allow_no_indices": "true"}
 MAX_ROUTING_CHATS = 100   # beyond this, ask every shard rather than build a long routing list
 
