@@ -57,7 +57,8 @@ class Person:
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
         self.page.on("dialog", self._dialog)
-        self.page.goto(base_url + "/")
+        # ?debug=1 installs window.chatsvcDebug, which diagnose() reports (app.js, top).
+        self.page.goto(base_url + "/?debug=1")
 
     def _dialog(self, dialog):
         self.alerts.append(dialog.message)
@@ -487,6 +488,11 @@ def test_client_safety_helpers_in_the_browser(persons, base_url):
     assert result["max"] == "9007199254740993"
     assert len(set(result["cmids"])) == 20
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,64}", c) for c in result["cmids"])
+    # The debug hook exists only when the page is opened with ?debug=1.
+    assert person.page.evaluate("typeof window.chatsvcDebug") == "function"
+    person.page.goto(base_url + "/")
+    expect(person.tid("login-form")).to_be_visible()
+    assert person.page.evaluate("typeof window.chatsvcDebug") == "undefined"
     assert person.errors == []
 
 

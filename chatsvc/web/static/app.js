@@ -1,6 +1,15 @@
 // Wiring: session lifecycle, socket events -> store, user actions -> REST/WebSocket,
 // store changes -> views. Rules about what the user may see live on the server; this
 // file only decides what to fetch and when.
+//
+// Views change nothing themselves: they call `actions` (the only path to the REST API
+// and the socket), and state.js's Store methods are the only writers of its fields.
+// Rendering only draws: every fetch starts from an action or an event (a socket frame,
+// a page answer landing, the tab becoming visible), never from a render.
+//
+// Debug hook: opening the page with `?debug=1` in its address (the end-to-end tests do)
+// installs `window.chatsvcDebug()`, a read-only summary of the client's state for their
+// failure reports. Without it, nothing is exposed.
 
 import { Api, ApiError, setToken, getToken, setUnauthorizedHandler } from './api.js';
 import { ChatSocket } from './socket.js';
@@ -508,13 +517,16 @@ $('#logout-button').addEventListener('click', logout);
 $('#sidebar-toggle').addEventListener('click', showSidebar);
 for (const b of document.querySelectorAll('.back-button')) b.addEventListener('click', showSidebar);
 document.addEventListener('visibilitychange', () => {
-  if (document.visibilityState === 'visible' && store.openChatId) store.changed('chat');
+  if (document.visibilityState === 'visible' && store.openChatId) markRead(store.openChatId);
 });
 
-// A read-only summary of the client's state, for the end-to-end tests' failure reports.
-window.chatsvcDebug = () => ({
-  mode, openChatId: store.openChatId, chats: [...store.chats.keys()], windows: [...store.windows.keys()],
-  socket: socket ? socket.status : null, outbox: socket ? socket.outbox.size : 0,
-});
+// A read-only summary of the client's state, for the end-to-end tests' failure reports
+// (only with ?debug=1, see the top of this file).
+if (new URLSearchParams(location.search).get('debug') === '1') {
+  window.chatsvcDebug = () => ({
+    mode, openChatId: store.openChatId, chats: [...store.chats.keys()], windows: [...store.windows.keys()],
+    socket: socket ? socket.status : null, outbox: socket ? socket.outbox.size : 0,
+  });
+}
 
 boot();
