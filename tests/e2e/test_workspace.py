@@ -527,3 +527,26 @@ def test_a_resync_in_flight_keeps_what_changed_meanwhile(persons):
     assert result["later"] == [["1"], ["1"]]   # gone from a list asked for after it: dropped
     assert result["contacts"] == ["a", "b"]
     assert result["afterRemove"] == ["a"]
+
+
+def test_history_shorter_than_a_tall_screen_loads_older_pages_by_itself(persons, base_url):
+    """A latest page that does not fill the screen cannot be scrolled up, so no scroll ever
+    asks for more: once it has landed, the client fetches older pages until the screen is
+    full or history ends (without the user scrolling, and not from inside rendering)."""
+    _, people = make_team(Api(base_url), "erin", "frank")
+    erin_s, frank_s = people["erin"], people["frank"]
+    chat = erin_s["api"].post("/api/chats", json={"member_ids": [frank_s["user"]["id"]]}).json()
+    for i in range(70):
+        r = erin_s["api"].post(f"/api/chats/{chat['id']}/messages",
+                               json={"body": f"short {i}", "client_msg_id": f"short-{i}"})
+        assert r.status_code in (200, 201), r.text
+
+    frank = persons("frank", viewport={"width": 1280, "height": 4800})
+    frank.sign_in_with(frank_s["token"])
+    frank.tid("chat-list-item").first.click()
+    expect(frank.message("short 69")).to_be_visible()
+    # The latest page (50) fits on this screen; the older 20 arrive without scrolling.
+    expect(frank.messages()).to_have_count(70)
+    expect(frank.tid("load-older")).to_be_hidden()
+    assert frank.bodies() == [f"short {i}" for i in range(70)]
+    assert frank.errors == []
