@@ -227,6 +227,9 @@ def test_two_people_chat_in_the_browser(persons, base_url):
     alice.tid("new-chat-contact").filter(has_text="Bob Brown").get_by_test_id("new-chat-checkbox").check()
     alice.tid("new-chat-create").click()
     expect(alice.tid("chat-title")).to_have_text("Bob Brown")
+    # The dialog is closed before the chat opens, so its composer can take focus at once.
+    expect(alice.tid("new-chat-dialog")).to_be_hidden()
+    expect(alice.tid("composer-input")).to_be_focused()
 
     # -- messages live both ways; links are safe links ------------------------
     alice.send("Hello Bob, the quartz report is at https://example.com/report?id=7.")

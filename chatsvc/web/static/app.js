@@ -293,11 +293,11 @@ const actions = {
     } catch (e) { fail(e); }
   },
 
-  /** Rejects with the API's error, for the dialog to show. */
+  /** Resolves with the new chat (not yet open), or rejects with the API's error for the dialog to show. */
   async createChat(memberIds, title) {
     const chat = await Api.createChat(title ? { member_ids: memberIds, title } : { member_ids: memberIds });
     store.upsertChat(chat);
-    await actions.openChat(chat.id);
+    return chat;
   },
 
   async addContact(userId) {

@@ -104,8 +104,11 @@ export function initDialogs(store, actions) {
     if (!ids.length) { newError.textContent = 'Choose at least one contact.'; return; }
     const title = $('#new-chat-title-input').value.trim();
     try {
-      await actions.createChat(ids, title || undefined);
+      const chat = await actions.createChat(ids, title || undefined);
+      // Closed first: while the modal is open the page behind it is inert, so the chat's
+      // composer could neither take focus nor be typed into.
       newDialog.close();
+      actions.openChat(chat.id);
     } catch (e) {
       newError.textContent = actions.errorText(e);
     }
