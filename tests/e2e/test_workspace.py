@@ -23,6 +23,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 # The page's own default is 15 s; assertions get the same patience (a cold engine's first
 # writes on a busy CI machine can take a few seconds).
 expect.set_options(timeout=15_000)
+# axe-core, installed by scripts/setup (package.json): every screen must pass it with no
+# serious or critical violation.
+AXE = os.path.join(ROOT, "node_modules", "axe-core", "axe.min.js")
 XSS = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 PASSWORD = "correct horse battery"
 
@@ -46,8 +49,10 @@ def browser():
 class Person:
     """One user in one browser context, recording page errors and any alert() that fires."""
 
-    def __init__(self, browser, base_url, name, viewport=None):
-        self.context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800})
+    def __init__(self, browser, base_url, name, viewport=None, bypass_csp=False):
+        # bypass_csp lets accessibility_problems() inject axe-core despite the page's CSP.
+        self.context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800},
+                                           bypass_csp=bypass_csp)
         self.page = self.context.new_page()
         self.page.set_default_timeout(15_000)
         self.name = name
@@ -57,7 +62,8 @@ class Person:
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
         self.page.on("dialog", self._dialog)
-        self.page.goto(base_url + "/")
+        # ?debug=1 installs window.chatsvcDebug, which diagnose() reports (app.js, top).
+        self.page.goto(base_url + "/?debug=1")
 
     def _dialog(self, dialog):
         self.alerts.append(dialog.message)
@@ -127,6 +133,20 @@ class Person:
         self.page.reload()
         expect(self.tid("connection-status")).to_have_attribute("data-status", "ready")
 
+    def accessibility_problems(self, screen):
+        """axe-core's serious and critical violations on the page as it is now, as text."""
+        assert os.path.exists(AXE), f"{AXE} is missing: run scripts/setup (npm ci)"
+        if not self.page.evaluate("typeof window.axe === 'object'"):
+            self.page.add_script_tag(path=AXE)
+        found = self.page.evaluate("""async () => {
+            const r = await axe.run(document, { resultTypes: ['violations'] });
+            return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+              nodes: v.nodes.slice(0, 8).map((n) => n.target.join(' ') + ': ' + n.failureSummary) }));
+        }""")
+        # Serious and critical ones, and a missing h1 (moderate for axe, required here).
+        return [f"{screen}: {v['impact']} {v['id']} ({v['help']}):\n    " + "\n    ".join(v["nodes"])
+                for v in found if v["impact"] in ("serious", "critical") or v["id"] == "page-has-heading-one"]
+
     def bodies(self):
         return self.tid("message-list").get_by_test_id("message-body").all_inner_texts()
 
@@ -157,8 +177,8 @@ def persons(request, browser, base_url):
     page showed and the end of the server's log."""
     made = []
 
-    def make(name, viewport=None):
-        made.append(Person(browser, base_url, name, viewport))
+    def make(name, viewport=None, bypass_csp=False):
+        made.append(Person(browser, base_url, name, viewport, bypass_csp))
         return made[-1]
 
     yield make
@@ -226,6 +246,9 @@ def test_two_people_chat_in_the_browser(persons, base_url):
     alice.tid("new-chat-contact").filter(has_text="Bob Brown").get_by_test_id("new-chat-checkbox").check()
     alice.tid("new-chat-create").click()
     expect(alice.tid("chat-title")).to_have_text("Bob Brown")
+    # The dialog is closed before the chat opens, so its composer can take focus at once.
+    expect(alice.tid("new-chat-dialog")).to_be_hidden()
+    expect(alice.tid("composer-input")).to_be_focused()
 
     # -- messages live both ways; links are safe links ------------------------
     alice.send("Hello Bob, the quartz report is at https://example.com/report?id=7.")
@@ -487,6 +510,11 @@ def test_client_safety_helpers_in_the_browser(persons, base_url):
     assert result["max"] == "9007199254740993"
     assert len(set(result["cmids"])) == 20
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,64}", c) for c in result["cmids"])
+    # The debug hook exists only when the page is opened with ?debug=1.
+    assert person.page.evaluate("typeof window.chatsvcDebug") == "function"
+    person.page.goto(base_url + "/")
+    expect(person.tid("login-form")).to_be_visible()
+    assert person.page.evaluate("typeof window.chatsvcDebug") == "undefined"
     assert person.errors == []
 
 
@@ -521,3 +549,95 @@ def test_a_resync_in_flight_keeps_what_changed_meanwhile(persons):
     assert result["later"] == [["1"], ["1"]]   # gone from a list asked for after it: dropped
     assert result["contacts"] == ["a", "b"]
     assert result["afterRemove"] == ["a"]
+
+
+def test_history_shorter_than_a_tall_screen_loads_older_pages_by_itself(persons, base_url):
+    """A latest page that does not fill the screen cannot be scrolled up, so no scroll ever
+    asks for more: once it has landed, the client fetches older pages until the screen is
+    full or history ends (without the user scrolling, and not from inside rendering)."""
+    _, people = make_team(Api(base_url), "erin", "frank")
+    erin_s, frank_s = people["erin"], people["frank"]
+    chat = erin_s["api"].post("/api/chats", json={"member_ids": [frank_s["user"]["id"]]}).json()
+    for i in range(70):
+        r = erin_s["api"].post(f"/api/chats/{chat['id']}/messages",
+                               json={"body": f"short {i}", "client_msg_id": f"short-{i}"})
+        assert r.status_code in (200, 201), r.text
+
+    frank = persons("frank", viewport={"width": 1280, "height": 4800})
+    frank.sign_in_with(frank_s["token"])
+    frank.tid("chat-list-item").first.click()
+    expect(frank.message("short 69")).to_be_visible()
+    # The latest page (50) fits on this screen; the older 20 arrive without scrolling.
+    expect(frank.messages()).to_have_count(70)
+    expect(frank.tid("load-older")).to_be_hidden()
+    assert frank.bodies() == [f"short {i}" for i in range(70)]
+    assert frank.errors == []
+
+
+def test_every_screen_passes_axe(persons, base_url):
+    """Each screen, with the content it usually shows, has no serious or critical
+    accessibility violation by axe-core (contrast, names, headings, landmarks...)."""
+    _, people = make_team(Api(base_url), "gina", "hugo")
+    gina_s, hugo_s = people["gina"], people["hugo"]
+    for a, b in ((gina_s, hugo_s), (hugo_s, gina_s)):
+        assert a["api"].put(f"/api/contacts/{b['user']['id']}").status_code == 204
+    chat = gina_s["api"].post("/api/chats", json={"member_ids": [hugo_s["user"]["id"]]}).json()
+    sent = [hugo_s["api"].post(f"/api/chats/{chat['id']}/messages",
+                               json={"body": f"axe check {i} https://example.com/{i}",
+                                     "client_msg_id": f"axe-{i}"}).json() for i in range(3)]
+    assert gina_s["api"].put(f"/api/messages/{sent[0]['id']}/like").status_code == 200
+    assert hugo_s["api"].delete(f"/api/messages/{sent[1]['id']}?for=everyone").status_code == 204
+
+    problems = []
+    gina = persons("gina", bypass_csp=True)
+    expect(gina.tid("login-form")).to_be_visible()
+    problems += gina.accessibility_problems("log in")
+    gina.tid("tab-signup").click()
+    problems += gina.accessibility_problems("sign up")
+    gina.tid("tab-create-team").click()
+    problems += gina.accessibility_problems("create a team")
+    gina.tid("tab-login").click()
+    gina.tid("login-submit").click()
+    expect(gina.tid("auth-error")).not_to_be_empty()
+    problems += gina.accessibility_problems("log in, with an error")
+
+    gina.sign_in_with(gina_s["token"])
+    expect(gina.tid("chat-list-item")).to_have_count(1)
+    expect(gina.tid("unread-badge")).to_be_visible()
+    problems += gina.accessibility_problems("workspace, no chat open")
+    gina.tid("chat-list-item").first.click()
+    expect(gina.message("axe check 2 https://example.com/2")).to_be_visible()
+    gina.send("my own message")
+    problems += gina.accessibility_problems("chat")
+    item = gina.message("my own message")
+    item.hover()
+    item.get_by_test_id("message-menu-button").click()
+    problems += gina.accessibility_problems("chat, message menu open")
+    gina.page.keyboard.press("Escape")
+
+    gina.tid("search-input").fill("axe")
+    gina.tid("search-submit").click()
+    expect(gina.tid("search-hit").first).to_be_visible()
+    problems += gina.accessibility_problems("search results")
+
+    gina.tid("add-contact-button").click()
+    expect(gina.tid("directory-item").first).to_be_visible()
+    problems += gina.accessibility_problems("add contact dialog")
+    gina.tid("add-contact-close").click()
+    gina.tid("new-chat-button").click()
+    expect(gina.tid("new-chat-contact").first).to_be_visible()
+    problems += gina.accessibility_problems("new chat dialog")
+    gina.page.keyboard.press("Escape")
+
+    gina.page.set_viewport_size({"width": 390, "height": 844})
+    expect(gina.tid("search-view")).to_be_visible()
+    problems += gina.accessibility_problems("phone, search results")
+    gina.page.locator(".back-button:visible").click()
+    expect(gina.tid("contact-list")).to_be_visible()
+    problems += gina.accessibility_problems("phone, sidebar")
+    gina.tid("chat-list-item").first.click()
+    expect(gina.tid("chat-view")).to_be_visible()
+    problems += gina.accessibility_problems("phone, chat")
+
+    assert not problems, "\n".join(problems)
+    assert gina.errors == []

@@ -35,7 +35,7 @@ function query(params) {
   return s ? `?${s}` : '';
 }
 
-export async function request(method, path, body, { auth = true } = {}) {
+async function request(method, path, body, { auth = true } = {}) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (auth && token) headers.Authorization = `Bearer ${token}`;

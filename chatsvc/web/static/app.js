@@ -1,6 +1,15 @@
 // Wiring: session lifecycle, socket events -> store, user actions -> REST/WebSocket,
 // store changes -> views. Rules about what the user may see live on the server; this
 // file only decides what to fetch and when.
+//
+// Views change nothing themselves: they call `actions` (the only path to the REST API
+// and the socket), and state.js's Store methods are the only writers of its fields.
+// Rendering only draws: every fetch starts from an action or an event (a socket frame,
+// a page answer landing, the tab becoming visible), never from a render.
+//
+// Debug hook: opening the page with `?debug=1` in its address (the end-to-end tests do)
+// installs `window.chatsvcDebug()`, a read-only summary of the client's state for their
+// failure reports. Without it, nothing is exposed.
 
 import { Api, ApiError, setToken, getToken, setUnauthorizedHandler } from './api.js';
 import { ChatSocket } from './socket.js';
@@ -25,7 +34,12 @@ let mode = 'empty'; // what the main pane shows: empty | chat | search
 const readSent = new Map(); // chat id -> message id we last asked the server to mark read
 let directoryFetchedAt = 0;
 
-const fail = (e) => { if (!(e instanceof ApiError && e.status === 401)) toast(e instanceof ApiError ? e.describe() : String(e)); };
+/** What to tell the user about a failure: an API error's message (with its per-field details unless `brief`). */
+function errorText(e, { brief = false } = {}) {
+  if (!(e instanceof ApiError)) return String(e);
+  return brief ? e.message : e.describe();
+}
+const fail = (e) => { if (!(e instanceof ApiError && e.status === 401)) toast(errorText(e)); };
 
 // ---- navigation -------------------------------------------------------------------
 
@@ -46,9 +60,8 @@ function showSidebar() {
 }
 
 function closeChat() {
-  store.openChatId = null;
+  store.closeChat();
   setMode('empty');
-  store.changed('chats');
 }
 
 const isViewing = (chatId) => mode === 'chat' && store.openChatId === chatId
@@ -62,8 +75,7 @@ const isViewing = (chatId) => mode === 'chat' && store.openChatId === chatId
  * request was in flight. Returns the answer, or null in that case.
  */
 async function fetchPage(chatId, win, query, apply = () => {}) {
-  win.loading = true;
-  store.changed('chat');
+  store.setLoading(win, true);
   try {
     const r = await Api.messages(chatId, { ...query, limit: PAGE });
     if (store.window(chatId) !== win) return null;
@@ -72,21 +84,23 @@ async function fetchPage(chatId, win, query, apply = () => {}) {
     await ensureUsers(r.messages.map((m) => m.sender_id));
     return r;
   } finally {
-    win.loading = false;
-    store.changed('chat');
+    store.setLoading(win, false);
   }
 }
 
 async function loadLatest(chatId, win) {
-  await fetchPage(chatId, win, {}, (r) => { win.hasMoreBefore = !!r.has_more; });
+  await fetchPage(chatId, win, {}, (r) => store.setWindowEnds(win, { hasMoreBefore: !!r.has_more }));
 }
 
 async function loadOlder(chatId) {
   const win = store.window(chatId);
   const first = store.first(chatId);
   if (!win || win.loading || !win.hasMoreBefore || !first) return;
-  await fetchPage(chatId, win, { before: first }, (r) => { win.hasMoreBefore = !!r.has_more; })
-    .catch(fail);
+  try {
+    const r = await fetchPage(chatId, win, { before: first },
+      (page) => store.setWindowEnds(win, { hasMoreBefore: !!page.has_more }));
+    if (r) await fillScreen(chatId);
+  } catch (e) { fail(e); }
 }
 
 async function loadNewer(chatId) {
@@ -95,12 +109,40 @@ async function loadNewer(chatId) {
   if (!win || win.loading || win.atLatest || !last) return;
   try {
     const r = await fetchPage(chatId, win, { after: last }, (page) => {
-      if (!page.has_more) win.atLatest = true;
+      if (!page.has_more) store.setWindowEnds(win, { atLatest: true });
     });
     // Live messages were not merged while the window stopped short of the end;
     // one more fetch closes any gap opened between that answer and now.
     if (r && win.atLatest) await catchUp(chatId);
+    markRead(chatId);
   } catch (e) { fail(e); }
+}
+
+/**
+ * History shorter than the screen cannot be scrolled up to load more: once what was just
+ * loaded is on screen, fetch older pages until the screen is full or history ends.
+ */
+async function fillScreen(chatId) {
+  await store.flushed();
+  if (mode === 'chat' && chatId === store.openChatId && chatView.hasRoomAbove()) await loadOlder(chatId);
+}
+
+/** The user looks at the open chat: mark its newest loaded message read. */
+function markRead(chatId) {
+  const win = store.window(chatId);
+  const chat = store.chats.get(chatId);
+  const last = store.last(chatId);
+  if (!win || !chat || !last || mode !== 'chat' || chatId !== store.openChatId || !store.me) return;
+  if (document.visibilityState === 'hidden') return;
+  if (win.atLatest) store.clearUnread(chatId);
+  const mine = chat.reads?.[store.me.id];
+  if (mine && cmpId(mine, last) >= 0) return;
+  const sent = readSent.get(chatId);
+  if (sent && cmpId(sent, last) >= 0) return;
+  readSent.set(chatId, last);
+  Api.markRead(chatId, last)
+    .then(() => store.applyRead(chatId, store.me.id, last))
+    .catch((e) => { readSent.delete(chatId); fail(e); });
 }
 
 /** Brings a window that reaches the latest message up to date after a reconnect. */
@@ -145,6 +187,7 @@ async function sync() {
     }
     await ensureUsers(c.chats.flatMap((ch) => [...(ch.member_ids || []), ch.last_message?.sender_id]).filter(Boolean));
     await Promise.all([...store.windows.keys()].map((id) => catchUp(id).catch(fail)));
+    if (store.openChatId) { markRead(store.openChatId); await fillScreen(store.openChatId); }
   } catch (e) { fail(e); }
 }
 
@@ -173,14 +216,16 @@ async function refreshChat(chatId) {
 
 const actions = {
   async openChat(chatId) {
-    store.openChatId = chatId;
+    store.openChat(chatId);
     setMode('chat');
     let win = store.window(chatId);
     const fresh = !win || !win.atLatest;
     if (fresh) win = store.openWindow(chatId);
     chatView.show(chatId);
-    store.changed('chats');
+    markRead(chatId);
     if (fresh) await loadLatest(chatId, win).catch(fail);
+    markRead(chatId);
+    await fillScreen(chatId);
   },
 
   async openHit(chatId, messageId) {
@@ -188,15 +233,15 @@ const actions = {
       if (!store.chats.has(chatId)) await refreshChat(chatId);
       if (!store.chats.has(chatId)) { toast('That chat is no longer available.'); return; }
       const r = await Api.context(messageId, 25, 25);
-      const win = store.openWindow(chatId, { atLatest: !r.has_more_after });
-      win.hasMoreBefore = !!r.has_more_before;
+      const win = store.openWindow(chatId, { atLatest: !r.has_more_after, hasMoreBefore: !!r.has_more_before });
       store.merge(chatId, r.messages);
       await ensureUsers(r.messages.map((m) => m.sender_id));
-      store.openChatId = chatId;
+      store.openChat(chatId);
       setMode('chat');
       chatView.show(chatId, { focusMessageId: messageId });
-      store.changed('chats');
       if (win.atLatest) await catchUp(chatId);
+      markRead(chatId);
+      await fillScreen(chatId);
     } catch (e) { fail(e); }
   },
 
@@ -204,6 +249,8 @@ const actions = {
     const win = store.openWindow(chatId);
     chatView.show(chatId);
     await loadLatest(chatId, win).catch(fail);
+    markRead(chatId);
+    await fillScreen(chatId);
   },
 
   loadOlder, loadNewer,
@@ -224,6 +271,7 @@ const actions = {
       await Api.deleteMessage(m.id, scope);
       if (store.applyDeleted(m.chat_id, m.id, scope)) refreshChat(m.chat_id);
       announce(scope === 'everyone' ? 'Message deleted for everyone' : 'Message deleted for you');
+      await fillScreen(m.chat_id);
     } catch (e) { fail(e); }
   },
 
@@ -237,23 +285,6 @@ const actions = {
     } catch (e) { fail(e); }
   },
 
-  /** Opening (or looking at) a chat marks its newest loaded message read. */
-  markRead(chatId) {
-    const win = store.window(chatId);
-    const chat = store.chats.get(chatId);
-    const last = store.last(chatId);
-    if (!win || !chat || !last || mode !== 'chat' || !store.me) return;
-    if (win.atLatest && chat.unread_count) { chat.unread_count = 0; store.changed('chats'); }
-    const mine = chat.reads?.[store.me.id];
-    if (mine && cmpId(mine, last) >= 0) return;
-    const sent = readSent.get(chatId);
-    if (sent && cmpId(sent, last) >= 0) return;
-    readSent.set(chatId, last);
-    Api.markRead(chatId, last)
-      .then(() => store.applyRead(chatId, store.me.id, last))
-      .catch((e) => { readSent.delete(chatId); fail(e); });
-  },
-
   async openDirect(userId) {
     try {
       const chat = await Api.createChat({ member_ids: [userId] });
@@ -262,10 +293,11 @@ const actions = {
     } catch (e) { fail(e); }
   },
 
+  /** Resolves with the new chat (not yet open), or rejects with the API's error for the dialog to show. */
   async createChat(memberIds, title) {
     const chat = await Api.createChat(title ? { member_ids: memberIds, title } : { member_ids: memberIds });
     store.upsertChat(chat);
-    await actions.openChat(chat.id);
+    return chat;
   },
 
   async addContact(userId) {
@@ -281,10 +313,28 @@ const actions = {
     } catch (e) { fail(e); }
   },
 
-  ensureUsers,
+  /** The team directory's users whose name starts with `prefix` (they join the store). */
+  async lookupUsers(prefix) {
+    const r = await Api.users(prefix);
+    store.upsertUsers(r.users);
+    return r.users || [];
+  },
+
+  /** One page of search results, with their senders known to the store. */
+  async search(q, { sort, cursor } = {}) {
+    const res = await Api.search(q, { sort, cursor: cursor || undefined });
+    await ensureUsers((res.hits || []).map((h) => h.message.sender_id));
+    return res;
+  },
+
+  errorText,
   showSearch: () => setMode('search'),
   closeSearch() {
-    if (store.openChatId && store.chats.has(store.openChatId)) { setMode('chat'); chatView.show(store.openChatId); } else closeChat();
+    if (store.openChatId && store.chats.has(store.openChatId)) {
+      setMode('chat');
+      chatView.show(store.openChatId);
+      markRead(store.openChatId);
+    } else closeChat();
   },
 };
 
@@ -299,6 +349,7 @@ function onEvent(f) {
       // Our own message seen live (maybe from the REST fallback): it is stored, stop resending.
       if (store.me && m.sender_id === store.me.id && socket?.outbox.has(m.client_msg_id)) socket.settle(m.client_msg_id, null);
       store.applyMessage(m, { viewing: isViewing(m.chat_id) });
+      markRead(m.chat_id);
       ensureUsers([m.sender_id]);
       if (store.me && m.sender_id !== store.me.id) {
         const who = store.displayName(m.sender_id);
@@ -317,6 +368,7 @@ function onEvent(f) {
       return;
     case 'deleted':
       if (store.applyDeleted(f.chat_id, f.message_id, f.for)) refreshChat(f.chat_id);
+      fillScreen(f.chat_id);
       return;
     case 'chat':
       store.upsertChat(f.chat);
@@ -349,13 +401,14 @@ function startSocket(me) {
     restSend: (item) => Api.sendMessage(item.chat_id, { body: item.body, client_msg_id: item.client_msg_id }),
   });
   socket.addEventListener('ready', (ev) => {
-    if (ev.detail.user) { store.me = ev.detail.user; store.upsertUsers([ev.detail.user]); }
+    if (ev.detail.user) store.setMe(ev.detail.user);
     sync();
   });
   socket.addEventListener('event', (ev) => onEvent(ev.detail));
   socket.addEventListener('ack', (ev) => {
     const m = ev.detail.message;
     store.applyMessage(m, { viewing: isViewing(m.chat_id) });
+    markRead(m.chat_id);
     if (m.chat_id === store.openChatId) chatView.stickToBottom();
     store.changed('outbox');
   });
@@ -387,8 +440,7 @@ function renderMe() {
 
 async function enterWorkspace(me) {
   store.reset();
-  store.me = me;
-  store.upsertUsers([me]);
+  store.setMe(me);
   readSent.clear();
   auth.hide();
   $('#workspace').hidden = false;
@@ -446,7 +498,7 @@ async function boot() {
 
 // ---- start -----------------------------------------------------------------------
 
-const auth = initAuth({ onSession });
+const auth = initAuth({ login: Api.login, signup: Api.signup, createTeam: Api.createTeam, onSession, errorText });
 const sidebar = initSidebar(store, actions);
 const chatView = initChatView(store, actions);
 const search = initSearch(store, actions);
@@ -465,13 +517,16 @@ $('#logout-button').addEventListener('click', logout);
 $('#sidebar-toggle').addEventListener('click', showSidebar);
 for (const b of document.querySelectorAll('.back-button')) b.addEventListener('click', showSidebar);
 document.addEventListener('visibilitychange', () => {
-  if (document.visibilityState === 'visible' && store.openChatId) store.changed('chat');
+  if (document.visibilityState === 'visible' && store.openChatId) markRead(store.openChatId);
 });
 
-// A read-only summary of the client's state, for the end-to-end tests' failure reports.
-window.chatsvcDebug = () => ({
-  mode, openChatId: store.openChatId, chats: [...store.chats.keys()], windows: [...store.windows.keys()],
-  socket: socket ? socket.status : null, outbox: socket ? socket.outbox.size : 0,
-});
+// A read-only summary of the client's state, for the end-to-end tests' failure reports
+// (only with ?debug=1, see the top of this file).
+if (new URLSearchParams(location.search).get('debug') === '1') {
+  window.chatsvcDebug = () => ({
+    mode, openChatId: store.openChatId, chats: [...store.chats.keys()], windows: [...store.windows.keys()],
+    socket: socket ? socket.status : null, outbox: socket ? socket.outbox.size : 0,
+  });
+}
 
 boot();

@@ -1,12 +1,6 @@
 // Message ids are 64-bit integers sent as decimal strings. JavaScript numbers lose
 // precision above 2^53, so every comparison goes through BigInt.
 
-const DECIMAL = /^\d{1,20}$/;
-
-export function isId(value) {
-  return typeof value === 'string' && DECIMAL.test(value);
-}
-
 export function cmpId(a, b) {
   const x = BigInt(a);
   const y = BigInt(b);

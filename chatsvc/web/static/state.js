@@ -2,6 +2,10 @@
 // messages. A window is always a CONTIGUOUS run of history [first..last] sorted by id;
 // `atLatest` says whether it reaches the newest message. Live messages are merged only
 // into windows that reach the latest, so a window can never silently skip messages.
+//
+// The Store is the only writer of its fields (and of its chats' and windows' fields):
+// everyone else reads them and changes them through the methods below, each of which
+// announces what it changed, so the views re-render.
 
 import { cmpId, maxId } from './ids.js';
 
@@ -44,6 +48,28 @@ export class Store extends EventTarget {
     if (document.visibilityState === 'hidden') setTimeout(flush, 50);
     else requestAnimationFrame(flush);
   }
+
+  /** Resolves once the changes made so far have been announced (so the views show them). */
+  flushed() {
+    if (!this.scheduled) return Promise.resolve();
+    return new Promise((resolve) => this.addEventListener('change', () => resolve(), { once: true }));
+  }
+
+  // ---- session and navigation ---------------------------------------------------------
+
+  /** The signed-in user (also a user of the directory, for names and avatars). */
+  setMe(user) {
+    this.me = user;
+    this.upsertUsers([user]);
+  }
+
+  /** The chat shown in the main pane, or null for none. */
+  openChat(chatId) {
+    this.openChatId = chatId;
+    this.changed('chats');
+  }
+
+  closeChat() { this.openChat(null); }
 
   // ---- users, contacts, presence -----------------------------------------------------
 
@@ -152,6 +178,14 @@ export class Store extends EventTarget {
     return others.map((id) => this.displayName(id)).join(', ');
   }
 
+  /** The user has seen the chat's newest message: its unread count drops to zero. */
+  clearUnread(chatId) {
+    const chat = this.chats.get(chatId);
+    if (!chat || !chat.unread_count) return;
+    chat.unread_count = 0;
+    this.changed('chats');
+  }
+
   totalUnread() {
     let n = 0;
     for (const c of this.chats.values()) n += c.unread_count || 0;
@@ -163,11 +197,24 @@ export class Store extends EventTarget {
   window(chatId) { return this.windows.get(chatId) || null; }
 
   /** A fresh window that accepts live messages at once, so nothing is lost while loading. */
-  openWindow(chatId, { atLatest = true } = {}) {
-    const win = { messages: [], hasMoreBefore: true, atLatest, loading: false, generation: Math.random() };
+  openWindow(chatId, { atLatest = true, hasMoreBefore = true } = {}) {
+    const win = { messages: [], hasMoreBefore, atLatest, loading: false };
     this.windows.set(chatId, win);
     this.changed('chat');
     return win;
+  }
+
+  /** A page request for `win` started (true) or ended (false). */
+  setLoading(win, loading) {
+    win.loading = loading;
+    this.changed('chat');
+  }
+
+  /** What a page answer said about the window's ends: more before it, or it reaches the latest. */
+  setWindowEnds(win, { hasMoreBefore, atLatest }) {
+    if (hasMoreBefore !== undefined) win.hasMoreBefore = hasMoreBefore;
+    if (atLatest !== undefined) win.atLatest = atLatest;
+    this.changed('chat');
   }
 
   first(chatId) { return this.window(chatId)?.messages[0]?.id ?? null; }
@@ -200,10 +247,6 @@ export class Store extends EventTarget {
     const hi = page[page.length - 1].id;
     win.messages = win.messages.filter((m) => cmpId(m.id, lo) < 0 || cmpId(m.id, hi) > 0);
     this.merge(chatId, page);
-  }
-
-  findMessage(chatId, id) {
-    return this.window(chatId)?.messages.find((m) => m.id === id) || null;
   }
 
   // ---- live events ----------------------------------------------------------------------

@@ -1,12 +1,11 @@
-// The signed-out screens. Each form posts to its endpoint and hands the
-// {user, token[, team]} answer to onSession.
+// The signed-out screens. Each form calls its action (login, signup, createTeam: the
+// app's REST calls) and hands the {user, token[, team]} answer to onSession.
 
-import { Api, ApiError } from '../api.js';
 import { $ } from './dom.js';
 
 const LAST_TEAM_KEY = 'chatsvc.lastTeam';
 
-export function initAuth({ onSession }) {
+export function initAuth({ login, signup, createTeam, onSession, errorText }) {
   const view = $('#auth-view');
   const error = $('#auth-error');
   const tabs = [...view.querySelectorAll('[data-tab]')];
@@ -41,16 +40,16 @@ export function initAuth({ onSession }) {
         form.reset();
         await onSession(res, after ? after(res, data) : {});
       } catch (e) {
-        error.textContent = e instanceof ApiError ? e.describe() : String(e);
+        error.textContent = errorText(e);
       } finally {
         button.disabled = false;
       }
     });
   }
 
-  handle($('#login-form'), Api.login);
-  handle($('#signup-form'), Api.signup);
-  handle($('#create-form'), Api.createTeam, (res) => ({ team: res.team }));
+  handle($('#login-form'), login);
+  handle($('#signup-form'), signup);
+  handle($('#create-form'), createTeam, (res) => ({ team: res.team }));
 
   return {
     show(message = '') {

@@ -272,12 +272,6 @@ export function initChatView(store, actions) {
       const li = [...list.children].find((n) => n.dataset.key === anchorKey);
       if (li) scroller.scrollTop = li.offsetTop - anchorOffset;
     }
-
-    // History shorter than the screen cannot be scrolled up: fetch more right away.
-    if (!win.loading && win.hasMoreBefore && scroller.scrollHeight <= scroller.clientHeight + 10) {
-      actions.loadOlder(chatId);
-    }
-    if (document.visibilityState !== 'hidden') actions.markRead(chatId);
   }
 
   return {
@@ -297,6 +291,11 @@ export function initChatView(store, actions) {
       if (dirty.has('all') || dirty.has('chat') || dirty.has('users') || dirty.has('presence') || dirty.has('outbox')) render();
     },
     stickToBottom() { stickBottom = true; },
+    /** The open chat's history is shorter than the screen (so it cannot be scrolled up) and has more. */
+    hasRoomAbove() {
+      const win = !view.hidden && store.openChatId && store.window(store.openChatId);
+      return !!win && !win.loading && win.hasMoreBefore && scroller.scrollHeight <= scroller.clientHeight + 10;
+    },
     /** Forget everything of the signed-out account. */
     reset() { drafts.clear(); hitId = null; scrollTarget = null; menuOpenId = null; chatIdShown = null; },
   };

@@ -1,7 +1,6 @@
 // Modal dialogs: add a contact from the team directory, start a chat with one or
 // several contacts, and confirm leaving a chat.
 
-import { Api, ApiError } from '../api.js';
 import { $, el, avatar, presenceDot, toast } from './dom.js';
 
 export function initDialogs(store, actions) {
@@ -19,10 +18,9 @@ export function initDialogs(store, actions) {
     const seq = ++dirSeq;
     const q = dirInput.value.trim();
     try {
-      const res = await Api.users(q);
+      const users = await actions.lookupUsers(q);
       if (seq !== dirSeq) return; // a newer keystroke already asked again
-      store.upsertUsers(res.users);
-      shown = (res.users || []).filter((u) => u.id !== store.me?.id);
+      shown = users.filter((u) => u.id !== store.me?.id);
       renderDirectory(q);
     } catch (e) {
       if (seq === dirSeq) dirResults.replaceChildren(el('li', { class: 'form-error' }, e.message));
@@ -58,7 +56,7 @@ export function initDialogs(store, actions) {
     try {
       await actions.addContact(userId);
     } catch (e) {
-      toast(e instanceof ApiError ? e.describe() : String(e));
+      toast(actions.errorText(e));
     } finally {
       adding.delete(userId);
       renderDirectory();
@@ -106,10 +104,13 @@ export function initDialogs(store, actions) {
     if (!ids.length) { newError.textContent = 'Choose at least one contact.'; return; }
     const title = $('#new-chat-title-input').value.trim();
     try {
-      await actions.createChat(ids, title || undefined);
+      const chat = await actions.createChat(ids, title || undefined);
+      // Closed first: while the modal is open the page behind it is inert, so the chat's
+      // composer could neither take focus nor be typed into.
       newDialog.close();
+      actions.openChat(chat.id);
     } catch (e) {
-      newError.textContent = e instanceof ApiError ? e.describe() : String(e);
+      newError.textContent = actions.errorText(e);
     }
   });
 

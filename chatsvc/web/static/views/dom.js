@@ -28,8 +28,6 @@ function append(node, children) {
 
 export function $(sel, root = document) { return root.querySelector(sel); }
 
-export function clear(node) { node.replaceChildren(); return node; }
-
 const HEX = /^#[0-9a-fA-F]{6}$/;
 
 function initials(name) {

@@ -1,7 +1,6 @@
 // Search results. The server's `highlights` are the one piece of server HTML the page
 // inserts, and only after checking that the only markup in them is <mark></mark>.
 
-import { Api, ApiError } from '../api.js';
 import { $, el, avatar, timeEl } from './dom.js';
 
 // Plain text (no angle brackets at all) interleaved with bare <mark> and </mark> tags.
@@ -51,10 +50,9 @@ export function initSearch(store, actions) {
     const mine = current;
     more.disabled = true;
     try {
-      const res = await Api.search(mine.q, { sort: mine.sort, cursor: mine.cursor || undefined });
+      const res = await actions.search(mine.q, { sort: mine.sort, cursor: mine.cursor });
       if (mine.seq !== seq) return; // superseded by a newer search
       const hits = res.hits || [];
-      await actions.ensureUsers(hits.map((h) => h.message.sender_id));
       results.append(...hits.map(hitItem));
       mine.shown += hits.length;
       mine.cursor = res.next_cursor || null;
@@ -64,9 +62,8 @@ export function initSearch(store, actions) {
       more.hidden = !mine.cursor || !hits.length;
     } catch (e) {
       if (mine.seq !== seq) return;
-      summary.textContent = e instanceof ApiError
-        ? (e.code === 'unavailable' ? 'Search is temporarily unavailable. Try again in a moment.' : e.message)
-        : String(e);
+      summary.textContent = e?.code === 'unavailable'
+        ? 'Search is temporarily unavailable. Try again in a moment.' : actions.errorText(e, { brief: true });
     } finally {
       more.disabled = false;
     }

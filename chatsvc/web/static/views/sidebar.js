@@ -66,7 +66,7 @@ export function initSidebar(store, actions) {
       return {
         key: c.id,
         sig: JSON.stringify([name, text, when, c.unread_count, current, c.kind]),
-        build: () => el('li', { class: 'chat-item' },
+        build: () => el('li', {},
           el('button', {
             type: 'button', class: `chat-open${current ? ' current' : ''}`,
             testid: 'chat-list-item', dataset: { chatId: c.id, unread: String(c.unread_count || 0) },
