@@ -15,6 +15,8 @@ import html
 import json
 import os
 
+from chatsvc.markdown import to_html
+
 BUFFER = 1 << 20
 
 
@@ -293,7 +295,7 @@ class HtmlWriter(Writer):
         out = [f'<div class="{classes}" id="m{E(r["id"])}"><div class="meta">'
                f'<time>{E(r["created_at"] or "")}</time> &middot; <b>{sender}</b> &middot; '
                f"#{E(r['id'])}</div>"
-               f'<div class="body">{E(r["body"] or "")}</div>']
+               f'<div class="body">{to_html(r["body"] or "")}</div>']
         if r["deleted"]:
             out.append(f'<div class="flag">Deleted for everyone by {_who(r["deleted_by"])} at '
                        f'{E(r["deleted_at"] or "?")}</div>')
@@ -308,7 +310,7 @@ class HtmlWriter(Writer):
                        " in its thread</div>")
         if r["edited_at"]:
             out.append(f'<div class="edited">Edited at {E(r["edited_at"])}; earlier versions:<ol>'
-                       + "".join(f'<li><time>{E(v["at"] or "?")}</time> {E(v["body"] or "")}</li>'
+                       + "".join(f'<li><time>{E(v["at"] or "?")}</time> {to_html(v["body"] or "")}</li>'
                                  for v in r["versions"]) + "</ol></div>")
         if r["liked_by"]:
             out.append('<div class="likes">Liked by ' + ", ".join(_who(p) for p in r["liked_by"]) + "</div>")
