@@ -1,11 +1,36 @@
 """``flask --app wsgi chatsvc ...``: administration commands."""
+import atexit
+import logging
+
 import click
 from flask import Flask
 
 from chatsvc.store.indices import bootstrap
 
+_teardown_registered = False
+
+
+def _quiet_logging_teardown():
+    """Flush and close the log handlers now, then forget them.
+
+    Under gevent's monkey patching, a handler garbage-collected during interpreter
+    teardown runs logging's weakref callback after gevent's modules are gone, and
+    Python prints ``Exception ignored ... gevent/thread.py ... TypeError``. Doing
+    logging's own shutdown here (atexit runs this before logging's) and emptying its
+    handler list makes that callback a no-op."""
+    logging.shutdown()
+    del logging._handlerList[:]  # noqa: SLF001  (the list logging's callback consults)
+
+
+def _register_teardown():
+    global _teardown_registered
+    if not _teardown_registered:
+        atexit.register(_quiet_logging_teardown)
+        _teardown_registered = True
+
 
 def register(app: Flask):
+    _register_teardown()
     @app.cli.group("chatsvc")
     def group():
         """chatsvc administration."""
