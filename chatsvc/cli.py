@@ -5,6 +5,7 @@ import logging
 import click
 from flask import Flask
 
+from chatsvc import cli_import
 from chatsvc.store.indices import bootstrap
 
 _teardown_registered = False
@@ -40,6 +41,8 @@ def register(app: Flask):
         """Apply the index templates and create the indices (idempotent)."""
         created = bootstrap(app.extensions["chatsvc"].engine)
         click.echo("created: " + (", ".join(created) if created else "nothing (all present)"))
+
+    cli_import.register(group, app)
 
     @group.command("export")
     @click.option("--team", required=True, help="Team name (any case) or team id.")
