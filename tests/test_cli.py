@@ -5,10 +5,11 @@ import subprocess
 from tests.conftest import ROOT
 
 
-def test_cli_help_exits_without_exception_ignored():
+def test_cli_help_exits_without_exception_ignored(engine_url, index_prefix):
     flask = os.path.join(ROOT, ".venv", "bin", "flask")
-    for args in (["chatsvc", "export", "--help"], ["chatsvc", "--help"]):
-        result = subprocess.run([flask, "--app", "wsgi"] + args, cwd=ROOT, capture_output=True,
+    env = dict(os.environ, CHATSVC_SEARCH_URL=engine_url, CHATSVC_INDEX_PREFIX=index_prefix)
+    for args in (["chatsvc", "export", "--help"], ["chatsvc", "--help"], ["chatsvc", "init-indices"]):
+        result = subprocess.run([flask, "--app", "wsgi"] + args, cwd=ROOT, env=env, capture_output=True,
                                 text=True, timeout=120)
         assert result.returncode == 0, result.stderr
         assert "Exception ignored" not in result.stderr, result.stderr
