@@ -224,6 +224,7 @@ class Plan:
     roots: dict
     channel_names: dict[str, str]
     messages: int = 0
+    months: set = field(default_factory=set)     # YYYY.MM of the messages (their indices)
     skipped: Counter = field(default_factory=Counter)
     mapped: Counter = field(default_factory=Counter)
     memberships: Counter = field(default_factory=Counter)
@@ -249,6 +250,10 @@ def _unique(name: str, taken: set) -> str:
         candidate, n = name[: 32 - len(suffix)] + suffix, n + 1
     taken.add(candidate.casefold())
     return candidate
+
+
+def _month(ts_us: int) -> str:
+    return datetime.fromtimestamp(ts_us // 1_000_000, tz=timezone.utc).strftime("%Y.%m")
 
 
 def _snippet(text: str) -> str:
@@ -313,6 +318,7 @@ def check(archive: SlackArchive, *, skip_unknown_users: bool = False, progress=N
             cp.first_ts = ts if cp.first_ts is None else min(cp.first_ts, ts)
             cp.messages += 1
             plan.messages += 1
+            plan.months.add(_month(ts))
             plan.mapped.update(set(result.features))
             if progress:
                 progress(1)
@@ -652,9 +658,11 @@ def import_slack(ctx, path: str, team_name: str, *, skip_unknown_users: bool = F
         chat_ids = _chats(ctx, team, plan, ids, summary)
         _contacts(ctx, team, plan, ids)
         bar = progress_factory(plan.messages, "messages") if progress_factory else None
+        paused = import_store.pause_refresh(ctx.engine, sorted(plan.months))
         try:
             write_messages(ctx, plan, team["id"], ids, chat_ids, summary, bar)
         finally:
+            import_store.resume_refresh(ctx.engine, paused)
             if bar is not None and hasattr(bar, "close"):
                 bar.close()
         import_store.refresh(ctx.engine)
