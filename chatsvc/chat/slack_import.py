@@ -30,6 +30,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from itertools import islice
 
 from chatsvc.chat.accounts import avatar_color, team_key, username_key
@@ -253,7 +254,12 @@ def _unique(name: str, taken: set) -> str:
 
 
 def _month(ts_us: int) -> str:
-    return datetime.fromtimestamp(ts_us // 1_000_000, tz=timezone.utc).strftime("%Y.%m")
+    return _day_month(ts_us // 86_400_000_000)
+
+
+@lru_cache(maxsize=4096)
+def _day_month(day: int) -> str:
+    return datetime.fromtimestamp(day * 86400, tz=timezone.utc).strftime("%Y.%m")
 
 
 def _snippet(text: str) -> str:
