@@ -1,11 +1,37 @@
 """``flask --app wsgi chatsvc ...``: administration commands."""
+import atexit
+import logging
+
 import click
 from flask import Flask
 
+from chatsvc import cli_import
 from chatsvc.store.indices import bootstrap
+
+_teardown_registered = False
+
+
+def _quiet_logging_teardown():
+    """Flush and close the log handlers now, then forget them.
+
+    Under gevent's monkey patching, a handler garbage-collected during interpreter
+    teardown runs logging's weakref callback after gevent's modules are gone, and
+    Python prints ``Exception ignored ... gevent/thread.py ... TypeError``. Doing
+    logging's own shutdown here (atexit runs this before logging's) and emptying its
+    handler list makes that callback a no-op."""
+    logging.shutdown()
+    del logging._handlerList[:]  # noqa: SLF001  (the list logging's callback consults)
+
+
+def _register_teardown():
+    global _teardown_registered
+    if not _teardown_registered:
+        atexit.register(_quiet_logging_teardown)
+        _teardown_registered = True
 
 
 def register(app: Flask):
+    _register_teardown()
     @app.cli.group("chatsvc")
     def group():
         """chatsvc administration."""
@@ -15,6 +41,8 @@ def register(app: Flask):
         """Apply the index templates and create the indices (idempotent)."""
         created = bootstrap(app.extensions["chatsvc"].engine)
         click.echo("created: " + (", ".join(created) if created else "nothing (all present)"))
+
+    cli_import.register(group, app)
 
     @group.command("export")
     @click.option("--team", required=True, help="Team name (any case) or team id.")

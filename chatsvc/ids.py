@@ -93,3 +93,17 @@ def id_time(snowflake: int) -> str:
 def id_month(snowflake: int) -> str:
     """YYYY.MM of the id's creation (the messages index it belongs to)."""
     return _second(id_millis(snowflake) // 1000)[1]
+
+
+def id_at(unix_ms: int, worker: int, sequence: int) -> int:
+    """The id of a message made at ``unix_ms`` (an imported message keeps its original
+    time), by ``worker`` with ``sequence``: the caller keeps (worker, sequence) unique within
+    a millisecond, so ids stay unique, and sorting them sorts by time."""
+    if not 0 <= worker <= MAX_WORKER:
+        raise ValueError(f"worker must be 0..{MAX_WORKER}")
+    if not 0 <= sequence <= MAX_SEQUENCE:
+        raise ValueError(f"sequence must be 0..{MAX_SEQUENCE}")
+    since = unix_ms - EPOCH_MS
+    if not 0 <= since < (1 << (63 - WORKER_BITS - SEQUENCE_BITS)):
+        raise ValueError("time is outside the ids' range (2024-01-01 onwards)")
+    return (since << (WORKER_BITS + SEQUENCE_BITS)) | (worker << SEQUENCE_BITS) | sequence

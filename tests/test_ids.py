@@ -69,3 +69,15 @@ def test_id_time_before_and_after_a_month_boundary_in_one_run():
     (True, None), (None, None), ([1], None), (1.5, None), ("1" * 21, None)])
 def test_parse_id_takes_only_positive_64_bit_decimal_ids(value, expected):
     assert parse_id(value) == expected
+
+
+def test_id_at_keeps_the_given_time_and_orders_by_time_then_worker_then_sequence():
+    from chatsvc.ids import id_at
+    ms = 1_780_000_000_123
+    a, b, c = id_at(ms, 1022, 5), id_at(ms, 1022, 6), id_at(ms + 1, 0, 0)
+    assert id_millis(a) == ms and id_time(a) == millis_iso(ms)
+    assert a < b < c
+    assert (a >> SEQUENCE_BITS) & 0x3FF == 1022 and a & MAX_SEQUENCE == 5
+    for bad in ((ms, 1024, 0), (ms, 0, MAX_SEQUENCE + 1), (EPOCH_MS - 1, 0, 0)):
+        with pytest.raises(ValueError):
+            id_at(*bad)

@@ -46,6 +46,10 @@ def public_user(user: dict) -> dict:
     return {k: user[k] for k in ("id", "team_id", "username", "display_name", "avatar_color")}
 
 
+def avatar_color(username: str) -> str:
+    return AVATAR_COLORS[int(hashlib.sha1(username.casefold().encode()).hexdigest(), 16) % len(AVATAR_COLORS)]
+
+
 def _issue_token(ctx: ChatContext, user: dict) -> str:
     token = secrets.token_urlsafe(32)  # 256 bits
     digest = token_hash(ctx, token)
@@ -62,8 +66,7 @@ def _new_user(ctx: ChatContext, team_id: str, username: str, display_name: str,
     user = {
         "id": user_id, "team_id": team_id, "username": username,
         "username_key": username.casefold(), "display_name": display_name,
-        "avatar_color": AVATAR_COLORS[int(hashlib.sha1(username.casefold().encode()).hexdigest(), 16)
-                                      % len(AVATAR_COLORS)],
+        "avatar_color": avatar_color(username),
         "password_hash": hash_password(password), "is_admin": is_admin,
         "created_at": now_iso(),
     }
@@ -102,9 +105,24 @@ def signup(ctx: ChatContext, team: str, invite_code: str, username: str, display
     # One answer for "no such team" and "wrong code": the code is the secret.
     if state is None or not hmac.compare_digest(state.team["invite_code"], invite_code):
         raise Forbidden("unknown team or wrong invite code")
-    user = _new_user(ctx, state.id, username, display_name, password, is_admin=False)
+    existing = state.users.get(state.by_username.get(username.casefold(), ""))
+    if existing is not None and existing.get("unclaimed"):
+        user = _claim_imported(ctx, existing, display_name, password)
+    else:
+        user = _new_user(ctx, state.id, username, display_name, password, is_admin=False)
     state.add_user(user)
     return user, _issue_token(ctx, user)
+
+
+def _claim_imported(ctx: ChatContext, user: dict, display_name: str, password: str) -> dict:
+    """An account made by an import (no usable password) becomes its owner's: once, by the
+    first signup with the invite code and that username (the engine's create-if-absent
+    decides between two racing signups)."""
+    if not account_store.claim(ctx.engine, f"claimed:{user['id']}", user["id"], now_iso()):
+        raise Conflict("that username is taken in this team", {"username": ["already taken"]})
+    user = dict(user, display_name=display_name, password_hash=hash_password(password), unclaimed=False)
+    account_store.put_user(ctx.engine, user)
+    return user
 
 
 def login(ctx: ChatContext, team: str, username: str, password: str) -> tuple[dict, str]:

@@ -152,6 +152,11 @@ class TeamStates:
         """A team created by this process: nothing to load."""
         self._teams[state.id] = state
 
+    def evict(self, team_id: str):
+        """Forget a team's state: its next use loads it again from the engine (after
+        something outside the normal paths, such as an import, wrote to it)."""
+        self._teams.pop(team_id, None)
+
     def _load(self, team_id: str) -> TeamState:
         engine = self._engine
         team = account_store.get_team(engine, team_id)
