@@ -395,3 +395,21 @@ def test_twenty_people_reacting_at_once_make_exactly_twenty(api, server):
     by_emoji = {r["emoji"]: sorted(r["user_ids"]) for r in seen["reactions"]}
     assert by_emoji == {THUMBS: sorted(ids), PARTY: sorted(ids)}
     assert sorted(seen["liked_by"]) == sorted(ids)
+
+
+def test_pipelined_frames_about_one_message_keep_their_order(room):
+    """Frames run concurrently on one connection, but changes to one message keep the order
+    they were sent in: a react sent before an unreact never lands after it."""
+    msg = room.send("ann", "order matters")
+    ws = room.devices["bob"][0]
+    refs = []
+    for i in range(10):   # react, unreact, react, ... without waiting for the answers
+        kind = "react" if i % 2 == 0 else "unreact"
+        ref = f"order-{i}"
+        refs.append(ref)
+        ws.send({"type": kind, "message_id": msg["id"], "emoji": PARTY, "ref": ref})
+        ws.send({"type": "like" if i % 2 == 0 else "unlike", "message_id": msg["id"], "ref": f"like-{i}"})
+    for ref in refs + [f"like-{i}" for i in range(10)]:
+        assert ws.read_until(lambda f, r=ref: f.get("ref") == r)["type"] == "ok"
+    (seen,) = [m for m in room.history("cat") if m["id"] == msg["id"]]
+    assert seen["reactions"] == [] and seen["liked_by"] == []

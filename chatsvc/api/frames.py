@@ -88,12 +88,20 @@ def _delete(ctx, user, data):
 
 @dataclass(frozen=True)
 class FrameCommand:
-    """One frame type: validate with ``schema``, then ``handler(ctx, user, data)``."""
+    """One frame type: validate with ``schema``, then ``handler(ctx, user, data)``.
+    ``ordered_by``: the frame field whose equal values must run in order (None: any order)."""
     kind: str
     schema: Schema
     handler: Callable
     ctx: object
-    pipelined: bool = False
+    pipelined: bool = True
+    ordered_by: str | None = None
+
+    def order_key(self, frame: dict):
+        if self.ordered_by is None:
+            return None
+        value = frame.get(self.ordered_by)
+        return (self.ordered_by, value if isinstance(value, (str, int)) else None)
 
     def __call__(self, user: dict, frame: dict) -> dict:
         try:
@@ -103,20 +111,22 @@ class FrameCommand:
         return self.handler(self.ctx, user, data)
 
 
-# (schema, handler, pipelined). Sends are pipelined: each waits only for its own group
-# commit, so a connection may have several in flight.
+# (schema, handler, ordered_by). Every command is pipelined: each waits only for its own
+# engine write (a send for its group commit), so a connection may have several in flight.
+# Changes to one message (or one chat's read marker) keep the order they were sent in;
+# sends need none (each is its own message).
 COMMANDS = {
-    "send": (SendFrame(), _send, True),
-    "like": (LikeFrame(), _like, False),
-    "unlike": (LikeFrame(), _unlike, False),
-    "read": (ReadFrame(), _read, False),
-    "delete": (DeleteFrame(), _delete, False),
-    "edit": (EditFrame(), _edit, False),
-    "react": (ReactFrame(), _react, False),
-    "unreact": (ReactFrame(), _unreact, False),
+    "send": (SendFrame(), _send, None),
+    "like": (LikeFrame(), _like, "message_id"),
+    "unlike": (LikeFrame(), _unlike, "message_id"),
+    "read": (ReadFrame(), _read, "chat_id"),
+    "delete": (DeleteFrame(), _delete, "message_id"),
+    "edit": (EditFrame(), _edit, "message_id"),
+    "react": (ReactFrame(), _react, "message_id"),
+    "unreact": (ReactFrame(), _unreact, "message_id"),
 }
 
 
 def command_table(ctx) -> dict[str, FrameCommand]:
-    return {kind: FrameCommand(kind, schema, handler, ctx, pipelined)
-            for kind, (schema, handler, pipelined) in COMMANDS.items()}
+    return {kind: FrameCommand(kind, schema, handler, ctx, ordered_by=key)
+            for kind, (schema, handler, key) in COMMANDS.items()}

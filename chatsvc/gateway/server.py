@@ -37,6 +37,11 @@ class Command(Protocol):
     #: only for its own work, e.g. a send for its group commit), up to sends_in_flight.
     pipelined: bool
 
+    def order_key(self, frame: dict):
+        """For a pipelined command: frames of one connection with the same key (e.g. the
+        message they change) run one after another, in the order they came; None: no
+        order with any other frame."""
+
     def __call__(self, user: dict, frame: dict) -> dict:
         """The answer frame (``ref`` is added by the gateway); ChatError for a refusal."""
 
@@ -109,6 +114,7 @@ class Gateway:
     def _read_loop(self, conn):
         bucket = TokenBucket(self.config.frame_rate, self.config.frame_burst)
         pool = _InFlight(self.config.sends_in_flight)
+        ordered = _Ordered()
         while not conn.closed:
             raw = conn.ws.receive(timeout=self.config.heartbeat_timeout)
             if raw is None:
@@ -121,7 +127,7 @@ class Gateway:
                 ref = codec.peek_ref(_try_json(raw))
                 self._error(conn, RateLimited("too many frames; slow down"), ref)
                 continue
-            self._handle(conn, raw, pool)
+            self._handle(conn, raw, pool, ordered)
 
     def _decode(self, raw) -> tuple[str, str | None, dict]:
         kind, ref, frame = codec.decode(raw)
@@ -129,7 +135,7 @@ class Gateway:
             raise codec.unknown_type(kind, ref)
         return kind, ref, frame
 
-    def _handle(self, conn, raw, pool):
+    def _handle(self, conn, raw, pool, ordered):
         try:
             kind, ref, frame = self._decode(raw)
         except ChatError as exc:
@@ -142,7 +148,11 @@ class Gateway:
         if command.pipelined:
             # Each waits only for its own work, so one connection may have several in
             # flight (the pool bounds how many).
-            pool.spawn(self._run, conn, command, kind, ref, frame)
+            key = command.order_key(frame)
+            if key is None:
+                pool.spawn(self._run, conn, command, kind, ref, frame)
+            else:
+                pool.spawn(ordered.run, key, self._run, conn, command, kind, ref, frame)
         else:
             self._run(conn, command, kind, ref, frame)
 
@@ -189,6 +199,29 @@ class _InFlight:
         finally:
             self._running -= 1
             self._room.set()
+
+
+class _Ordered:
+    """Runs calls that share a key one after another, in the order they were handed over,
+    while calls of other keys go on beside them (one connection's frames about one message:
+    a react must not overtake the unreact sent before it)."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self):
+        self._last: dict = {}   # key -> Event of the latest call queued under it
+
+    def run(self, key, fn, *args):
+        before = self._last.get(key)
+        done = self._last[key] = Event()
+        try:
+            if before is not None:
+                before.wait()
+            fn(*args)
+        finally:
+            done.set()
+            if self._last.get(key) is done:
+                del self._last[key]
 
 
 def _try_json(raw):

@@ -6,8 +6,11 @@
 // chats are made there, through the REST API), runs it, and prints one JSON result.
 //
 //	{"mode": "throughput", "ws_url", "seconds", "warmup", "window",
-//	 "senders": [{"chat_id", "token"}]}
-//	  -> {"acked", "acked_per_s", "errors"}
+//	 "replies", "reactions", "senders": [{"chat_id", "token"}]}
+//	  -> {"acked", "acked_per_s", "errors", "replies", "reactions"}
+//	  ("replies": the share of sends that reply in a thread; "reactions": the share of
+//	  frames that react or unreact to one of the sender's recent messages instead of
+//	  sending; "acked" counts every answered frame of the mix)
 //	{"mode": "latency", "ws_url", "seconds", "warmup", "rate",
 //	 "chats": [{"chat_id", "tokens": [sender, member, ...]}]}
 //	  -> {"delivered", "delivered_per_s", "p50_ms", "p99_ms", "mean_ms", "errors"}
@@ -28,13 +31,15 @@ import (
 )
 
 type job struct {
-	Mode    string  `json:"mode"`
-	WSURL   string  `json:"ws_url"`
-	Seconds float64 `json:"seconds"`
-	Warmup  float64 `json:"warmup"`
-	Window  int     `json:"window"`
-	Rate    float64 `json:"rate"`
-	Senders []struct {
+	Mode      string  `json:"mode"`
+	WSURL     string  `json:"ws_url"`
+	Seconds   float64 `json:"seconds"`
+	Warmup    float64 `json:"warmup"`
+	Window    int     `json:"window"`
+	Rate      float64 `json:"rate"`
+	Replies   float64 `json:"replies"`
+	Reactions float64 `json:"reactions"`
+	Senders   []struct {
 		ChatID string `json:"chat_id"`
 		Token  string `json:"token"`
 	} `json:"senders"`
@@ -47,6 +52,7 @@ type job struct {
 type frame struct {
 	Type    string `json:"type"`
 	Message *struct {
+		ID   string `json:"id"`
 		Body string `json:"body"`
 	} `json:"message"`
 }
@@ -92,15 +98,79 @@ func sendFrame(conn *websocket.Conn, chatID, body string) error {
 	return conn.WriteMessage(websocket.TextMessage, data)
 }
 
+var reactionEmoji = []string{"\U0001F389", "\u2764\uFE0F", "\U0001F440", "\U0001F602", "\U0001F44D",
+	"\U0001F64F", "\U0001F680", "\U0001F44D\U0001F3FD"}
+
+// mixer picks each next frame of one sender: a send, a reply in a thread, or a reaction
+// toggled on one of its recent messages. Its state is touched by the sender's two
+// goroutines (the reader records acked ids), hence the lock.
+type mixer struct {
+	mu                   sync.Mutex
+	recent               []string        // acked message ids, newest last (at most 64)
+	reacted              map[string]bool // "id emoji" the sender reacted with
+	seed                 uint64
+	replies, reactions   float64
+	nReplies, nReactions atomic.Int64
+}
+
+func (m *mixer) random() float64 { // xorshift: cheap and goroutine-local under the lock
+	m.seed ^= m.seed << 13
+	m.seed ^= m.seed >> 7
+	m.seed ^= m.seed << 17
+	return float64(m.seed%1_000_000) / 1_000_000
+}
+
+func (m *mixer) acked(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.recent = append(m.recent, id)
+	if len(m.recent) > 64 {
+		m.recent = m.recent[1:]
+	}
+}
+
+func (m *mixer) next(chatID string, i int) []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := counter.Add(1)
+	ref := strconv.FormatInt(n, 10)
+	r := m.random()
+	if len(m.recent) > 0 && r < m.reactions {
+		id := m.recent[int(m.random()*float64(len(m.recent)))]
+		emoji := reactionEmoji[int(m.random()*float64(len(reactionEmoji)))]
+		key := id + " " + emoji
+		kind := "react"
+		if m.reacted[key] {
+			kind = "unreact"
+		}
+		m.reacted[key] = !m.reacted[key]
+		m.nReactions.Add(1)
+		data, _ := json.Marshal(map[string]string{"type": kind, "message_id": id, "emoji": emoji, "ref": ref})
+		return data
+	}
+	f := map[string]any{"type": "send", "chat_id": chatID, "body": bodyText(i),
+		"client_msg_id": fmt.Sprintf("w%d-%d", os.Getpid(), n), "ref": ref}
+	if len(m.recent) > 0 && r < m.reactions+m.replies {
+		f["thread_id"] = m.recent[0] // the oldest recent message: a long-lived thread
+		m.nReplies.Add(1)
+	}
+	data, _ := json.Marshal(f)
+	return data
+}
+
 func throughput(j job) map[string]any {
 	var acked, errors atomic.Int64
 	var measuring atomic.Bool
 	stop := time.Now().Add(time.Duration((j.Warmup + j.Seconds) * float64(time.Second)))
 	var wg sync.WaitGroup
-	for _, s := range j.Senders {
+	var mixers []*mixer
+	for si, s := range j.Senders {
 		conn := dial(j.WSURL, s.Token)
 		slots := make(chan struct{}, j.Window)
-		go func() { // reader: an ack or an error frees a slot
+		mix := &mixer{reacted: map[string]bool{}, seed: uint64(si)*2654435761 + 1,
+			replies: j.Replies, reactions: j.Reactions}
+		mixers = append(mixers, mix)
+		go func() { // reader: an ack, an ok or an error frees a slot
 			for {
 				_, data, err := conn.ReadMessage()
 				if err != nil {
@@ -110,9 +180,12 @@ func throughput(j job) map[string]any {
 				if json.Unmarshal(data, &f) != nil {
 					continue
 				}
-				if f.Type == "ack" || f.Type == "error" {
+				if f.Type == "ack" && f.Message != nil && (j.Replies > 0 || j.Reactions > 0) {
+					mix.acked(f.Message.ID)
+				}
+				if f.Type == "ack" || f.Type == "ok" || f.Type == "error" {
 					if measuring.Load() {
-						if f.Type == "ack" {
+						if f.Type != "error" {
 							acked.Add(1)
 						} else {
 							errors.Add(1)
@@ -127,7 +200,7 @@ func throughput(j job) map[string]any {
 			defer wg.Done()
 			for i := 0; time.Now().Before(stop); i++ {
 				slots <- struct{}{}
-				if sendFrame(conn, chatID, bodyText(i)) != nil {
+				if conn.WriteMessage(websocket.TextMessage, mix.next(chatID, i)) != nil {
 					return
 				}
 			}
@@ -140,8 +213,13 @@ func throughput(j job) map[string]any {
 	time.Sleep(500 * time.Millisecond) // the last acks
 	measuring.Store(false)
 	elapsed := time.Since(start).Seconds()
+	var replies, reactions int64
+	for _, m := range mixers {
+		replies += m.nReplies.Load()
+		reactions += m.nReactions.Load()
+	}
 	return map[string]any{"acked": acked.Load(), "acked_per_s": float64(acked.Load()) / elapsed,
-		"errors": errors.Load()}
+		"errors": errors.Load(), "replies": replies, "reactions": reactions}
 }
 
 func latency(j job) map[string]any {
