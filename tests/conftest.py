@@ -15,7 +15,11 @@ import uuid
 import pytest
 import requests
 
-from tests.helpers import Api, engine_answers
+from chatsvc.chat.context import ChatContext
+from chatsvc.config import Config
+from chatsvc.store import Engine
+from chatsvc.store.indices import bootstrap
+from tests.helpers import Api, RecordingPublisher, engine_answers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENGINE_URL = os.environ.get("CHATSVC_SEARCH_URL", "http://127.0.0.1:9200").rstrip("/")
@@ -38,8 +42,39 @@ def index_prefix(engine_url):
     """A prefix of this run's own: its indices and templates are removed at the end."""
     prefix = f"test-{uuid.uuid4().hex[:10]}"
     yield prefix
+    drop_prefix(engine_url, prefix)
+
+
+def drop_prefix(engine_url: str, prefix: str):
+    """Remove every index and template of a prefix a test made for itself."""
     requests.delete(f"{engine_url}/{prefix}-*", params={"expand_wildcards": "all"}, timeout=60)
     requests.delete(f"{engine_url}/_index_template/{prefix}-*", timeout=60)
+
+
+# ---------------------------------------------------------------------------- in process
+
+@pytest.fixture(scope="module")
+def rules_prefix(engine_url):
+    """A prefix of this module's own for in-process tests of chat/ (no server, no socket)."""
+    prefix = f"test-rules-{uuid.uuid4().hex[:8]}"
+    bootstrap(Engine(engine_url, prefix))
+    yield prefix
+    drop_prefix(engine_url, prefix)
+
+
+@pytest.fixture(scope="module")
+def make_context(engine_url, rules_prefix):
+    """``make_context(**settings)``: a ChatContext wired as create_app wires it, on the
+    module's prefix, with a RecordingPublisher as its publisher. Every call is a new
+    process life: it shares the engine's data and nothing that was in memory."""
+    def make(**settings) -> ChatContext:
+        settings = {"send_rate": 1e6, "send_burst": 1_000_000, **settings}
+        config = Config(search_url=engine_url, index_prefix=rules_prefix,
+                        secret="test-secret-for-this-session", **settings)
+        engine = Engine(config.search_url, config.index_prefix, config.engine_pool_size,
+                        config.engine_timeout, config.index_shards, config.index_replicas)
+        return ChatContext(config, engine, RecordingPublisher())
+    return make
 
 
 def free_port() -> int:

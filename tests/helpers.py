@@ -147,3 +147,40 @@ class WS:
             self.sock.close()
         except Exception:
             pass
+
+
+# ---------------------------------------------------------------------------- in process
+
+class RecordingPublisher:
+    """The Publisher chat/ talks to, recording what it is asked to deliver."""
+
+    def __init__(self):
+        self.calls: list[tuple[list[str], dict]] = []   # (user ids, event), in call order
+        self.disconnected: list[str] = []
+
+    def publish(self, user_ids, event):
+        self.calls.append((list(user_ids), event))
+
+    def disconnect_token(self, token_hash):
+        self.disconnected.append(token_hash)
+
+    def presence_of(self, user_id):
+        return "offline", None
+
+    def events(self, type_: str) -> list[tuple[list[str], dict]]:
+        return [(users, event) for users, event in self.calls if event["type"] == type_]
+
+    def clear(self):
+        self.calls.clear()
+
+
+def local_team(ctx, *usernames: str) -> tuple[dict, dict[str, dict]]:
+    """A fresh team made through chat/ in this process: (team, {username: user doc})."""
+    from chatsvc.chat import accounts
+    team, first, _ = accounts.create_team(ctx, unique("team"), usernames[0], usernames[0].title(),
+                                          "password123")
+    people = {usernames[0]: first}
+    for name in usernames[1:]:
+        people[name], _ = accounts.signup(ctx, team["name"], team["invite_code"], name, name.title(),
+                                          "password123")
+    return team, people
