@@ -9,7 +9,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
@@ -19,7 +18,8 @@ from chatsvc.chat.context import ChatContext
 from chatsvc.config import Config
 from chatsvc.store import Engine
 from chatsvc.store.indices import bootstrap
-from tests.helpers import Api, RecordingPublisher, engine_answers
+from tests.helpers import Api, RecordingPublisher, engine_answers, wait_until
+from tests.helpers import team_with_chat as make_team_with_chat
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENGINE_URL = os.environ.get("CHATSVC_SEARCH_URL", "http://127.0.0.1:9200").rstrip("/")
@@ -104,18 +104,18 @@ class ServerProcess:
         with open(self.log_path, "ab") as log:   # the child keeps its own copy of the fd
             self.proc = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT,
                                          env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        probe = self.url + ("/readyz" if wait_ready else "/healthz")
+
+        def up():
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited early; see {self.log_path}")
             try:
-                probe = "/readyz" if wait_ready else "/healthz"
-                if requests.get(self.url + probe, timeout=1).status_code == 200:
-                    return self
+                return requests.get(probe, timeout=1).status_code == 200
             except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"server not ready within {timeout}s; see {self.log_path}")
+                return False
+
+        wait_until(up, timeout, f"{probe} to answer 200; see {self.log_path}", poll=0.2)
+        return self
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -142,3 +142,10 @@ def server(engine_url, index_prefix):
 @pytest.fixture
 def api(server):
     return Api(server.url)
+
+
+@pytest.fixture
+def team_with_chat(api):
+    """ann and bob of a fresh team and their direct chat: {"team", "chat_id", "ann", "bob"}
+    (each person a session: {"user", "token", "api"})."""
+    return make_team_with_chat(api, "ann", "bob")
