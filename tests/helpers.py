@@ -111,6 +111,14 @@ def send(person, chat_id, body, client_msg_id=None, expect=201) -> dict:
     return ok(post_message(person, chat_id, body, client_msg_id), expect)
 
 
+def send_ws(ws: "WS", chat_id, body, client_msg_id=None) -> dict:
+    """Send over a WebSocket and return the acknowledged Message."""
+    ack = ws.request({"type": "send", "chat_id": chat_id, "body": body,
+                      "client_msg_id": client_msg_id or uuid.uuid4().hex})
+    assert ack["type"] == "ack", ack
+    return ack["message"]
+
+
 def history(person, chat_id, **params) -> dict:
     """One page of a chat's history as ``person`` sees it: {"messages", "has_more"}."""
     return ok(person["api"].get(f"/api/chats/{chat_id}/messages", params=params))
