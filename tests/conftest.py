@@ -9,13 +9,17 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
 import requests
 
-from tests.helpers import Api, engine_answers
+from chatsvc.chat.context import ChatContext
+from chatsvc.config import Config
+from chatsvc.store import Engine
+from chatsvc.store.indices import bootstrap
+from tests.helpers import Api, RecordingPublisher, engine_answers, wait_until
+from tests.helpers import team_with_chat as make_team_with_chat
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENGINE_URL = os.environ.get("CHATSVC_SEARCH_URL", "http://127.0.0.1:9200").rstrip("/")
@@ -38,8 +42,39 @@ def index_prefix(engine_url):
     """A prefix of this run's own: its indices and templates are removed at the end."""
     prefix = f"test-{uuid.uuid4().hex[:10]}"
     yield prefix
+    drop_prefix(engine_url, prefix)
+
+
+def drop_prefix(engine_url: str, prefix: str):
+    """Remove every index and template of a prefix a test made for itself."""
     requests.delete(f"{engine_url}/{prefix}-*", params={"expand_wildcards": "all"}, timeout=60)
     requests.delete(f"{engine_url}/_index_template/{prefix}-*", timeout=60)
+
+
+# ---------------------------------------------------------------------------- in process
+
+@pytest.fixture(scope="module")
+def rules_prefix(engine_url):
+    """A prefix of this module's own for in-process tests of chat/ (no server, no socket)."""
+    prefix = f"test-rules-{uuid.uuid4().hex[:8]}"
+    bootstrap(Engine(engine_url, prefix))
+    yield prefix
+    drop_prefix(engine_url, prefix)
+
+
+@pytest.fixture(scope="module")
+def make_context(engine_url, rules_prefix):
+    """``make_context(**settings)``: a ChatContext wired as create_app wires it, on the
+    module's prefix, with a RecordingPublisher as its publisher. Every call is a new
+    process life: it shares the engine's data and nothing that was in memory."""
+    def make(**settings) -> ChatContext:
+        settings = {"send_rate": 1e6, "send_burst": 1_000_000, **settings}
+        config = Config(search_url=engine_url, index_prefix=rules_prefix,
+                        secret="test-secret-for-this-session", **settings)
+        engine = Engine(config.search_url, config.index_prefix, config.engine_pool_size,
+                        config.engine_timeout, config.index_shards, config.index_replicas)
+        return ChatContext(config, engine, RecordingPublisher())
+    return make
 
 
 def free_port() -> int:
@@ -69,18 +104,18 @@ class ServerProcess:
         with open(self.log_path, "ab") as log:   # the child keeps its own copy of the fd
             self.proc = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT,
                                          env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        probe = self.url + ("/readyz" if wait_ready else "/healthz")
+
+        def up():
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited early; see {self.log_path}")
             try:
-                probe = "/readyz" if wait_ready else "/healthz"
-                if requests.get(self.url + probe, timeout=1).status_code == 200:
-                    return self
+                return requests.get(probe, timeout=1).status_code == 200
             except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"server not ready within {timeout}s; see {self.log_path}")
+                return False
+
+        wait_until(up, timeout, f"{probe} to answer 200; see {self.log_path}", poll=0.2)
+        return self
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -107,3 +142,10 @@ def server(engine_url, index_prefix):
 @pytest.fixture
 def api(server):
     return Api(server.url)
+
+
+@pytest.fixture
+def team_with_chat(api):
+    """ann and bob of a fresh team and their direct chat: {"team", "chat_id", "ann", "bob"}
+    (each person a session: {"user", "token", "api"})."""
+    return make_team_with_chat(api, "ann", "bob")

@@ -2,17 +2,9 @@
 directory, and every refusal a client can run into."""
 import pytest
 
-from tests.helpers import Api, make_team, unique
+from tests.helpers import assert_error, make_team, unique
 
 USER_KEYS = {"id", "team_id", "username", "display_name", "avatar_color"}
-
-
-def _error(r, status, code):
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body["error"]["code"] == code, body
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    return body["error"]
 
 
 # -- teams ---------------------------------------------------------------------------------
@@ -44,7 +36,7 @@ def test_duplicate_team_name_is_409_whatever_the_case(api):
     for again in (name, name.upper(), f"  {name.lower()} "):
         r = api.post("/api/teams", json={"name": again, "username": "other", "display_name": "Other",
                                          "password": "password123"})
-        _error(r, 409, "conflict")
+        assert_error(r, 409, "conflict")
 
 
 # -- signup --------------------------------------------------------------------------------
@@ -71,8 +63,8 @@ def test_wrong_invite_code_and_unknown_team_are_refused_alike(api):
     base = {"username": "mallory", "display_name": "Mallory", "password": "password123"}
     wrong_code = api.post("/api/auth/signup", json={**base, "team": team["name"], "invite_code": "not-the-code"})
     no_team = api.post("/api/auth/signup", json={**base, "team": unique("nope"), "invite_code": team["invite_code"]})
-    e1 = _error(wrong_code, 403, "forbidden")
-    e2 = _error(no_team, 403, "forbidden")
+    e1 = assert_error(wrong_code, 403, "forbidden")
+    e2 = assert_error(no_team, 403, "forbidden")
     assert e1 == e2, "the answer must not reveal whether the team exists"
     # nobody was created: the username is still free with the right code
     api.signup(team, "mallory")
@@ -84,7 +76,7 @@ def test_duplicate_username_is_409_whatever_the_case(api):
         r = api.post("/api/auth/signup", json={"team": team["name"], "invite_code": team["invite_code"],
                                                "username": again, "display_name": "Impostor",
                                                "password": "password123"})
-        err = _error(r, 409, "conflict")
+        err = assert_error(r, 409, "conflict")
         assert "username" in err.get("fields", {}), err
     # the same username in another team is fine
     other, _ = make_team(api, "dana")
@@ -117,7 +109,7 @@ def test_login_failures_are_401_and_indistinguishable(api):
     bodies = []
     for attempt in attempts:
         r = api.post("/api/auth/login", json=attempt)
-        _error(r, 401, "unauthorized")
+        assert_error(r, 401, "unauthorized")
         bodies.append(r.json())
     assert all(b == bodies[0] for b in bodies), bodies
     assert "token" not in bodies[0]
@@ -126,12 +118,12 @@ def test_login_failures_are_401_and_indistinguishable(api):
 def test_me_needs_a_valid_token(api):
     _, people = make_team(api, "gina")
     assert people["gina"]["api"].get("/api/me").status_code == 200
-    _error(api.get("/api/me"), 401, "unauthorized")
-    _error(api.as_user("garbage-token").get("/api/me"), 401, "unauthorized")
-    _error(api.as_user("x" * 5000).get("/api/me"), 401, "unauthorized")
+    assert_error(api.get("/api/me"), 401, "unauthorized")
+    assert_error(api.as_user("garbage-token").get("/api/me"), 401, "unauthorized")
+    assert_error(api.as_user("x" * 5000).get("/api/me"), 401, "unauthorized")
     for header in ("Basic abc", "Bearer", "Bearer   ", people["gina"]["token"]):
         r = api.get("/api/me", headers={"Authorization": header})
-        _error(r, 401, "unauthorized")
+        assert_error(r, 401, "unauthorized")
 
 
 def test_logout_kills_that_token_at_once_and_only_that_token(api):
@@ -142,9 +134,9 @@ def test_logout_kills_that_token_at_once_and_only_that_token(api):
     second = api.as_user(second_token)
     r = first.post("/api/auth/logout")
     assert r.status_code == 204, r.text
-    _error(first.get("/api/me"), 401, "unauthorized")
-    _error(first.get("/api/contacts"), 401, "unauthorized")
-    _error(first.post("/api/auth/logout"), 401, "unauthorized")
+    assert_error(first.get("/api/me"), 401, "unauthorized")
+    assert_error(first.get("/api/contacts"), 401, "unauthorized")
+    assert_error(first.post("/api/auth/logout"), 401, "unauthorized")
     assert second.get("/api/me").status_code == 200
     assert second.get("/api/users").status_code == 200
     # logging in again still works
@@ -155,7 +147,7 @@ def test_logout_kills_that_token_at_once_and_only_that_token(api):
 # -- validation ------------------------------------------------------------------------------
 
 def _fields(r):
-    err = _error(r, 400, "bad_request")
+    err = assert_error(r, 400, "bad_request")
     assert isinstance(err.get("fields"), dict), err
     return err["fields"]
 
@@ -184,7 +176,7 @@ def test_wrong_types_are_named(api):
 ])
 def test_non_json_or_non_object_body_is_400(api, raw, content_type):
     r = api.post("/api/teams", data=raw, headers={"Content-Type": content_type})
-    _error(r, 400, "bad_request")
+    assert_error(r, 400, "bad_request")
 
 
 def test_oversize_and_undersize_fields_are_named(api):
@@ -215,7 +207,7 @@ def test_oversize_and_undersize_fields_are_named(api):
 def test_request_body_over_the_limit_is_413(api):
     r = api.post("/api/teams", data="{\"name\": \"" + "x" * (2 << 20) + "\"}",
                  headers={"Content-Type": "application/json"})
-    _error(r, 413, "too_large")
+    assert_error(r, 413, "too_large")
 
 
 # -- directory -------------------------------------------------------------------------------
@@ -241,7 +233,7 @@ def test_directory_prefix_search_is_case_insensitive_and_team_scoped(api):
     # and the other team sees only its own people
     got = others["mark"]["api"].get("/api/users", params={"q": "ma"}).json()["users"]
     assert sorted(u["username"] for u in got) == ["mark", "marta"]
-    _error(api.get("/api/users"), 401, "unauthorized")
+    assert_error(api.get("/api/users"), 401, "unauthorized")
 
 
 def test_directory_finds_by_display_name_words(api):

@@ -5,13 +5,12 @@ Every story checks what each device is told (events) and what every view answers
 because a chat client relies on both: live events to render now, REST to catch up.
 """
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import websocket
 
-from tests.helpers import WS, make_team
+from tests.helpers import (WS, Api, create_chat, forbidden, history, make_team, not_found, ok, send, send_ws,
+                           team_with_chat)
 
 USERS = ("ann", "bob", "cat")
 
@@ -23,20 +22,11 @@ def take(ws: WS, type_: str, pred=lambda f: True, count: int = 1, timeout: float
     """Wait until ``count`` unseen frames of this type (matching ``pred``) arrived, then read
     what else is already there (so that a duplicate would show), and return copies of every
     matching unseen frame, marking them seen."""
-    deadline = time.monotonic() + timeout
-
     def matching():
         return [f for f in ws._unseen() if f["type"] == type_ and pred(f)]
 
-    while len(matching()) < count:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise AssertionError(f"{len(matching())} of {count} {type_} frames within {timeout}s; "
-                                 f"last frames {ws.frames[-5:]}")
-        try:
-            ws.recv(remaining)
-        except websocket.WebSocketTimeoutException:
-            pass
+    ws.read_until(lambda: True if len(matching()) >= count else None, timeout,
+                  lambda: f"{len(matching())} of {count} {type_} frames")
     ws.drain(quiet)
     found = matching()
     for f in found:
@@ -74,19 +64,6 @@ def ids(messages) -> list[int]:
     return [int(m["id"]) for m in messages]
 
 
-def cid() -> str:
-    return uuid.uuid4().hex
-
-
-def ok(response, status=200):
-    assert response.status_code == status, (response.status_code, response.text)
-    return response.json() if response.content else None
-
-
-def history(person, chat_id, **params) -> dict:
-    return ok(person["api"].get(f"/api/chats/{chat_id}/messages", params=params))
-
-
 def chat_list(person) -> list[dict]:
     return ok(person["api"].get("/api/chats"))["chats"]
 
@@ -115,21 +92,16 @@ class Trio:
         return [ws for name in (names or USERS) for ws in self.devices[name]]
 
     def group(self, creator="ann", members=USERS, title="plans") -> str:
-        chat = ok(self[creator]["api"].post("/api/chats", json={
-            "member_ids": [self.uid(n) for n in members], "title": title}), 201)
+        chat = create_chat(self[creator], *(self[n] for n in members), title=title)
         for ws in self.all_devices(*members):
             take(ws, "chat", in_chat(chat["id"]))
         return chat["id"]
 
     def send_ws(self, name, chat_id, body, device=0) -> dict:
-        ack = self.devices[name][device].request(
-            {"type": "send", "chat_id": chat_id, "body": body, "client_msg_id": cid()})
-        assert ack["type"] == "ack", ack
-        return ack["message"]
+        return send_ws(self.devices[name][device], chat_id, body)
 
     def send_rest(self, name, chat_id, body) -> dict:
-        return ok(self[name]["api"].post(f"/api/chats/{chat_id}/messages",
-                                         json={"body": body, "client_msg_id": cid()}), 201)
+        return send(self[name], chat_id, body)
 
     def close(self):
         for ws in self.all_devices():
@@ -147,8 +119,7 @@ def trio(api, server):
 
 def test_direct_chat_is_created_once_and_reused_from_either_side(trio):
     ann, bob = trio["ann"], trio["bob"]
-    r = ann["api"].post("/api/chats", json={"member_ids": [trio.uid("bob")]})
-    chat = ok(r, 201)
+    chat = create_chat(ann, trio["bob"])
     assert chat["kind"] == "direct" and chat["title"] is None
     assert sorted(chat["member_ids"]) == sorted([trio.uid("ann"), trio.uid("bob")])
     assert chat["created_by"] == trio.uid("ann")
@@ -163,31 +134,30 @@ def test_direct_chat_is_created_once_and_reused_from_either_side(trio):
     none_of(trio.all_devices("cat"), "chat")
 
     # Asking again, from either side, answers the same chat with 200 and no new event.
-    again = ok(ann["api"].post("/api/chats", json={"member_ids": [trio.uid("bob")]}), 200)
-    other_side = ok(bob["api"].post("/api/chats", json={"member_ids": [trio.uid("ann")]}), 200)
-    with_self = ok(bob["api"].post("/api/chats", json={"member_ids": [trio.uid("ann"), trio.uid("bob")]}), 200)
+    again = create_chat(ann, bob, expect=200)
+    other_side = create_chat(bob, ann, expect=200)
+    with_self = create_chat(bob, ann, bob, expect=200)
     assert again["id"] == other_side["id"] == with_self["id"] == chat["id"]
     none_of(trio.all_devices("ann", "bob"), "chat")
     assert [c["id"] for c in chat_list(ann)].count(chat["id"]) == 1
     assert [c["id"] for c in chat_list(bob)].count(chat["id"]) == 1
 
     # A different pair is a different direct chat.
-    ann_cat = ok(ann["api"].post("/api/chats", json={"member_ids": [trio.uid("cat")]}), 201)
+    ann_cat = create_chat(ann, trio["cat"])
     assert ann_cat["id"] != chat["id"] and ann_cat["kind"] == "direct"
     assert ok(ann["api"].get(f"/api/chats/{chat['id']}"))["id"] == chat["id"]
 
 
 def test_group_chats_and_chat_events_to_every_member_device(trio):
     ann = trio["ann"]
-    titled = ok(ann["api"].post("/api/chats", json={"member_ids": [trio.uid("bob")], "title": "pair"}), 201)
+    titled = create_chat(ann, trio["bob"], title="pair")
     assert titled["kind"] == "group" and titled["title"] == "pair"
-    untitled = ok(ann["api"].post("/api/chats", json={
-        "member_ids": [trio.uid("bob"), trio.uid("cat")]}), 201)
+    untitled = create_chat(ann, trio["bob"], trio["cat"])
     assert untitled["kind"] == "group"
     assert sorted(untitled["member_ids"]) == sorted(trio.uid(n) for n in USERS)
     # A titled chat of the same pair is never the "existing direct chat": asking twice
     # makes two groups.
-    titled2 = ok(ann["api"].post("/api/chats", json={"member_ids": [trio.uid("bob")], "title": "pair"}), 201)
+    titled2 = create_chat(ann, trio["bob"], title="pair")
     assert titled2["id"] != titled["id"]
 
     for ws in trio.all_devices("ann", "bob"):
@@ -370,8 +340,7 @@ def test_delete_for_everyone_blanks_the_message_for_all(trio):
         take(ws, "message", in_chat(chat_id), count=2)
 
     # Not the sender: forbidden, and nothing changes.
-    r = trio["bob"]["api"].delete(f"/api/messages/{msg['id']}", params={"for": "everyone"})
-    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    forbidden(trio["bob"]["api"].delete(f"/api/messages/{msg['id']}", params={"for": "everyone"}))
     assert history(trio["cat"], chat_id)["messages"][0]["body"] == "oops, secret"
 
     assert trio.devices["ann"][1].request({"type": "delete", "message_id": msg["id"],
@@ -420,8 +389,7 @@ def test_leaving_a_chat(trio):
     assert chat_id not in [c["id"] for c in chat_list(trio["cat"])]
     for path in (f"/api/chats/{chat_id}", f"/api/chats/{chat_id}/messages",
                  f"/api/messages/{before['id']}/context"):
-        r = trio["cat"]["api"].get(path)
-        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", path
+        not_found(trio["cat"]["api"].get(path))
 
     for name in ("ann", "bob"):
         chat = chat_in_list(trio[name], chat_id)
@@ -430,7 +398,7 @@ def test_leaving_a_chat(trio):
 
 
 def test_roaming_a_fresh_device_sees_everything_in_order(trio, api, server):
-    direct = ok(trio["ann"]["api"].post("/api/chats", json={"member_ids": [trio.uid("bob")]}), 201)["id"]
+    direct = create_chat(trio["ann"], trio["bob"])["id"]
     group = trio.group()
     sent = {direct: [], group: []}
     for i in range(6):
@@ -463,10 +431,9 @@ def test_roaming_a_fresh_device_sees_everything_in_order(trio, api, server):
 
 def test_chat_list_is_ordered_by_latest_activity(trio):
     ann = trio["ann"]
-    a = ok(ann["api"].post("/api/chats", json={"member_ids": [trio.uid("bob")], "title": "A"}), 201)["id"]
-    b = ok(ann["api"].post("/api/chats", json={"member_ids": [trio.uid("cat")], "title": "B"}), 201)["id"]
-    c = ok(ann["api"].post("/api/chats", json={"member_ids": [trio.uid("bob"), trio.uid("cat")],
-                                               "title": "C"}), 201)["id"]
+    a = create_chat(ann, trio["bob"], title="A")["id"]
+    b = create_chat(ann, trio["cat"], title="B")["id"]
+    c = create_chat(ann, trio["bob"], trio["cat"], title="C")["id"]
     assert [x["id"] for x in chat_list(ann)] == [c, b, a]
     trio.send_rest("bob", a, "bump A")
     assert [x["id"] for x in chat_list(ann)] == [a, c, b]
@@ -484,18 +451,15 @@ TOTAL = 330  # more than the server's in-memory tail (300): older pages come fro
 @pytest.fixture(scope="module")
 def long_chat(server):
     """A chat of TOTAL messages sent as fast as the server takes them, in id order."""
-    from tests.helpers import Api
-    team, people = make_team(Api(server.url), "dan", "eve")
-    dan, eve = people["dan"], people["eve"]
-    chat_id = ok(dan["api"].post("/api/chats", json={"member_ids": [eve["user"]["id"]]}), 201)["id"]
+    p = team_with_chat(Api(server.url), "dan", "eve")
+    dan, eve, chat_id = p["dan"], p["eve"], p["chat_id"]
 
-    def send(i):
-        who = dan if i % 3 else eve
-        return ok(who["api"].as_user(who["token"]).post(
-            f"/api/chats/{chat_id}/messages", json={"body": f"message {i}", "client_msg_id": f"c{i}"}), 201)
+    def send_one(i):
+        who = dan if i % 3 else eve   # a client of its own per call: threads share no session
+        return send({"api": who["api"].as_user(who["token"])}, chat_id, f"message {i}", f"c{i}")
 
     with ThreadPoolExecutor(8) as pool:
-        sent = list(pool.map(send, range(TOTAL)))
+        sent = list(pool.map(send_one, range(TOTAL)))
     sent.sort(key=lambda m: int(m["id"]))
     return {"chat_id": chat_id, "dan": dan, "eve": eve, "sent": sent}
 

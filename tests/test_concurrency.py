@@ -2,11 +2,9 @@
 message exactly once, all connections agree on one order, that order is ascending by id,
 and history answers the very same order."""
 import threading
-import time
+from collections import Counter
 
-import websocket
-
-from tests.helpers import WS, Api, make_team
+from tests.helpers import WS, Api, create_chat, make_team, whole_history
 
 CLIENTS = 20
 PER_CLIENT = 50
@@ -18,10 +16,7 @@ def test_twenty_clients_sending_fifty_messages_each_at_once(server):
     team, people = make_team(Api(server.url), *names)
     owner = people[names[0]]
     sockets = {n: WS(server.url, people[n]["token"], timeout=60) for n in names}
-    r = owner["api"].post("/api/chats", json={
-        "member_ids": [people[n]["user"]["id"] for n in names], "title": "everyone"})
-    assert r.status_code == 201, r.text
-    chat_id = r.json()["id"]
+    chat_id = create_chat(owner, *(people[n] for n in names), title="everyone")["id"]
     for ws in sockets.values():
         ws.wait("chat", timeout=30)
 
@@ -31,34 +26,31 @@ def test_twenty_clients_sending_fifty_messages_each_at_once(server):
 
     def client(name: str):
         ws = sockets[name]
-        acks, events, other = [], [], []
+        first = len(ws.frames)   # what arrives from now on
+
+        def frames(type_=None):
+            new = ws.frames[first:]
+            if type_ is None:
+                return [f for f in new if f["type"] not in ("ack", "message")]
+            return [f for f in new if f["type"] == type_]
+
         try:
             start.wait(60)
             for i in range(PER_CLIENT):  # all at once: no waiting for acks in between
                 ws.send({"type": "send", "chat_id": chat_id, "body": f"{name} says {i}",
                          "client_msg_id": f"{name}-{i}", "ref": f"{name}-{i}"})
-            deadline = time.monotonic() + 180
-            while len(acks) < PER_CLIENT or len(events) < TOTAL:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"{name}: {len(acks)} acks, {len(events)} events")
-                frame = ws.recv(remaining)
-                if frame["type"] == "ack":
-                    acks.append(frame)
-                elif frame["type"] == "message":
-                    events.append(frame["message"])
-                else:
-                    other.append(frame)
-            # Anything more (a duplicate) would arrive now.
-            try:
-                while True:
-                    frame = ws.recv(1.0)
-                    (events.append(frame["message"]) if frame["type"] == "message" else other.append(frame))
-            except (websocket.WebSocketTimeoutException, TimeoutError):
-                pass
+            counts = Counter()
+
+            def read(remaining):
+                counts[ws.recv(remaining)["type"]] += 1
+
+            ws.read_until(lambda: True if counts["ack"] >= PER_CLIENT and counts["message"] >= TOTAL else None,
+                          180, lambda: f"{name}: {counts['ack']} acks, {counts['message']} events", read)
+            ws.drain(1.0)   # anything more (a duplicate) would arrive now
         except Exception as exc:  # reported by the main thread
             errors.append(f"{name}: {exc!r}")
-        results[name] = {"acks": acks, "events": events, "other": other}
+        results[name] = {"acks": frames("ack"), "events": [f["message"] for f in frames("message")],
+                         "other": frames()}
 
     threads = [threading.Thread(target=client, args=(n,)) for n in names]
     try:
@@ -94,14 +86,7 @@ def test_twenty_clients_sending_fifty_messages_each_at_once(server):
             assert all(m == acked[m["id"]] for m in results[name]["events"])
 
         # History, paged back over the whole chat (more than the in-memory tail), agrees.
-        history, before = [], None
-        while True:
-            params = {"limit": 200, **({"before": before} if before else {})}
-            page = people[names[7]]["api"].get(f"/api/chats/{chat_id}/messages", params=params).json()
-            history[:0] = page["messages"]
-            if not page["has_more"]:
-                break
-            before = page["messages"][0]["id"]
+        history = whole_history(people[names[7]], chat_id)
         assert [m["id"] for m in history] == reference
         assert history == [acked[i] for i in reference]
         listed = owner["api"].get("/api/chats").json()["chats"]

@@ -4,7 +4,7 @@ The session server has a presence grace period of 1 s (tests/conftest.py)."""
 import re
 import time
 
-from tests.helpers import WS, make_team
+from tests.helpers import WS, bad_request, make_team, not_found, ok, wait_until
 
 GRACE = 1.0
 RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -15,9 +15,7 @@ def _presence_events(ws, quiet=0.3):
 
 
 def _contacts(client):
-    r = client.get("/api/contacts")
-    assert r.status_code == 200, r.text
-    return {c["user"]["id"]: c for c in r.json()["contacts"]}
+    return {c["user"]["id"]: c for c in ok(client.get("/api/contacts"))["contacts"]}
 
 
 # -- contacts ------------------------------------------------------------------------------
@@ -48,13 +46,9 @@ def test_add_list_and_remove_contacts(api):
 def test_adding_yourself_is_400_and_unknown_users_are_404(api):
     _, people = make_team(api, "dee")
     dee = people["dee"]
-    r = dee["api"].put(f"/api/contacts/{dee['user']['id']}")
-    assert r.status_code == 400, r.text
-    assert r.json()["error"]["code"] == "bad_request"
+    bad_request(dee["api"].put(f"/api/contacts/{dee['user']['id']}"))
     for bogus in ("999999999999", "not-an-id"):
-        r = dee["api"].put(f"/api/contacts/{bogus}")
-        assert r.status_code == 404, r.text
-        assert r.json()["error"]["code"] == "not_found"
+        not_found(dee["api"].put(f"/api/contacts/{bogus}"))
     assert dee["api"].put("/api/contacts/1", headers={"Authorization": "Bearer nope"}).status_code == 401
 
 
@@ -67,10 +61,8 @@ def test_contact_list_shows_live_presence(api, server):
         assert _contacts(eve["api"])[fay["user"]["id"]]["presence"]["status"] == "online"
     finally:
         fay_ws.close()
-    deadline = time.monotonic() + GRACE + 5
-    while _contacts(eve["api"])[fay["user"]["id"]]["presence"]["status"] != "offline":
-        assert time.monotonic() < deadline, "still online long after the grace period"
-        time.sleep(0.2)
+    wait_until(lambda: _contacts(eve["api"])[fay["user"]["id"]]["presence"]["status"] == "offline",
+               GRACE + 5, "offline (still online long after the grace period)", poll=0.2)
     presence = _contacts(eve["api"])[fay["user"]["id"]]["presence"]
     assert RFC3339_MS.match(presence["last_seen"]), presence
 

@@ -17,8 +17,9 @@ import uuid
 import pytest
 import requests
 
-from tests.conftest import ROOT, ServerProcess
-from tests.helpers import WS, Api, engine_answers, make_team
+from tests.conftest import ROOT, ServerProcess, drop_prefix
+from tests.helpers import (WS, Api, assert_error, engine_answers, post_message, send, team_with_chat,
+                           wait_until, whole_history)
 
 PORT = 9250
 ENGINE = f"http://127.0.0.1:{PORT}"
@@ -38,15 +39,14 @@ def engine_lock():
     path = os.path.join(ROOT, "var", f"engine-{PORT}.lock")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
-        deadline = time.monotonic() + 1200
-        while True:
+        def locked():
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
+                return True
             except BlockingIOError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"another test session held {path} for 20 minutes", pytrace=False)
-                time.sleep(1)
+                return False
+
+        wait_until(locked, 1200, f"another test session to release {path}", poll=1)
         try:
             yield
         finally:
@@ -65,17 +65,8 @@ def outage_server(engine_lock):
         srv.stop()
         if not engine_answers(ENGINE):
             engine("start")
-        requests.delete(f"{ENGINE}/{prefix}-*", params={"expand_wildcards": "all"}, timeout=60)
-        requests.delete(f"{ENGINE}/_index_template/{prefix}-*", timeout=60)
+        drop_prefix(ENGINE, prefix)
         engine("stop")
-
-
-def wait_for(predicate, timeout: float, what: str, poll: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(poll)
 
 
 class Sender(threading.Thread):
@@ -125,48 +116,33 @@ class KeepAlive(threading.Thread):
                 return
 
 
-def whole_history(person, chat_id) -> list[dict]:
-    messages, before = [], None
-    while True:
-        params = {"limit": 200, **({"before": before} if before else {})}
-        r = person["api"].get(f"/api/chats/{chat_id}/messages", params=params)
-        assert r.status_code == 200, r.text
-        page = r.json()
-        messages[:0] = page["messages"]
-        if not page["has_more"]:
-            return messages
-        before = page["messages"][0]["id"]
-
-
 def test_engine_stopped_and_started_in_the_middle_of_traffic(outage_server):
     srv = outage_server
-    team, people = make_team(Api(srv.url), "ann", "bob")
-    ann, bob = people["ann"], people["bob"]
-    chat_id = ann["api"].post("/api/chats", json={"member_ids": [bob["user"]["id"]]}).json()["id"]
+    p = team_with_chat(Api(srv.url), "ann", "bob")
+    ann, bob, chat_id = p["ann"], p["bob"], p["chat_id"]
     ann_ws, bob_ws = WS(srv.url, ann["token"]), WS(srv.url, bob["token"])
     sender = Sender(ann_ws, chat_id)
     keepalive = KeepAlive(bob_ws)
     keepalive.start()
     sender.start()
     try:
-        wait_for(lambda: len(sender.acks()) >= 20 or sender.failure, 60, "acks before the outage")
+        wait_until(lambda: len(sender.acks()) >= 20 or sender.failure, 60, "acks before the outage")
         assert sender.failure is None, sender.failure
 
         engine("stop")
         stopped_at = len(sender.outcomes)
-        wait_for(lambda: len(sender.errors(stopped_at)) >= 5 or sender.failure, 90,
+        wait_until(lambda: len(sender.errors(stopped_at)) >= 5 or sender.failure, 90,
                  "unavailable answers while the engine is down")
         assert sender.failure is None, sender.failure
         # Down: REST says so too, readiness fails, and other connections still answer.
-        r = bob["api"].post(f"/api/chats/{chat_id}/messages", json={"body": "rest", "client_msg_id": "rest-down"})
-        assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable", r.text
+        assert_error(post_message(bob, chat_id, "rest", "rest-down"), 503, "unavailable")
         assert requests.get(srv.url + "/readyz", timeout=30).status_code == 503
         assert requests.get(srv.url + "/healthz", timeout=30).status_code == 200
         assert bob_ws.request({"type": "ping"})["type"] == "pong"
 
         engine("start")
         restarted_at = len(sender.outcomes)
-        wait_for(lambda: len(sender.acks(restarted_at)) >= 20 or sender.failure, 240,
+        wait_until(lambda: len(sender.acks(restarted_at)) >= 20 or sender.failure, 240,
                  "acks after the engine came back")
         assert sender.failure is None, sender.failure
     finally:
@@ -203,13 +179,11 @@ def test_engine_stopped_and_started_in_the_middle_of_traffic(outage_server):
     # as one message, and nothing is ever there twice.
     for cmid in failed:
         i = cmid.split("-")[1]
-        r = ann["api"].post(f"/api/chats/{chat_id}/messages",
-                            json={"body": f"message {i}", "client_msg_id": cmid})
+        r = post_message(ann, chat_id, f"message {i}", cmid)
         assert r.status_code in (200, 201), r.text
         acked[r.json()["id"]] = r.json()
-    r = bob["api"].post(f"/api/chats/{chat_id}/messages", json={"body": "rest", "client_msg_id": "rest-down"})
-    assert r.status_code == 201, r.text
-    acked[r.json()["id"]] = r.json()
+    message = send(bob, chat_id, "rest", "rest-down")
+    acked[message["id"]] = message
     history = whole_history(ann, chat_id)
     assert [m["id"] for m in history] == sorted(acked, key=int)
     assert sorted(m["client_msg_id"] for m in history) == sorted([c for c, _ in outcomes] + ["rest-down"])

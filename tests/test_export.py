@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.conftest import ROOT, free_port
-from tests.helpers import Api, make_team
+from tests.helpers import Api, create_chat, make_team, send, team_with_chat
 
 EXPORT = os.path.join(ROOT, "scripts", "export")
 
@@ -55,13 +55,6 @@ def read_jsonl(path):
         return [json.loads(line) for line in f]
 
 
-def send(person, chat_id, body):
-    r = person["api"].post(f"/api/chats/{chat_id}/messages",
-                           json={"body": body, "client_msg_id": uuid.uuid4().hex})
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
 def sha256(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
@@ -77,12 +70,9 @@ class Seed:
         self.team, self.people = make_team(api, "ann", "bob", "cat")
         ann, bob, cat = (self.people[n] for n in ("ann", "bob", "cat"))
         self.ids = {n: p["user"]["id"] for n, p in self.people.items()}
-        r = ann["api"].post("/api/chats", json={"member_ids": [self.ids["bob"], self.ids["cat"]],
-                                               "title": "Ops, \"war\" room"})
-        assert r.status_code == 201, r.text
-        self.group = r.json()["id"]
-        self.direct = ann["api"].post("/api/chats", json={"member_ids": [self.ids["bob"]]}).json()["id"]
-        self.ann_cat = ann["api"].post("/api/chats", json={"member_ids": [self.ids["cat"]]}).json()["id"]
+        self.group = create_chat(ann, bob, cat, title="Ops, \"war\" room")["id"]
+        self.direct = create_chat(ann, bob)["id"]
+        self.ann_cat = create_chat(ann, cat)["id"]
         self.sent = []   # (chat_id, message) in send order
         speakers = [ann, bob, cat]
         for i, body in enumerate(TRICKY):
@@ -123,7 +113,7 @@ def seed(server, engine_url, index_prefix):
     # Another team whose data must never appear in this team's export.
     other_team, other_people = make_team(api, "olga", "oscar")
     o = other_people["olga"]
-    chat = o["api"].post("/api/chats", json={"member_ids": [other_people["oscar"]["user"]["id"]]}).json()
+    chat = create_chat(o, other_people["oscar"])
     s.other_secret = "other-team-secret-" + uuid.uuid4().hex
     s.other_message = send(o, chat["id"], s.other_secret)
     s.other_team = other_team
@@ -451,9 +441,8 @@ def test_resume_after_the_snapshot_expired(seed, engine_url, index_prefix, tmp_p
 
 def test_messages_sent_during_an_export_are_wholly_in_or_out(server, engine_url, index_prefix, tmp_path):
     api = Api(server.url)
-    team, people = make_team(api, "pam", "quinn")
-    pam, quinn = people["pam"], people["quinn"]
-    chat = pam["api"].post("/api/chats", json={"member_ids": [quinn["user"]["id"]]}).json()["id"]
+    p = team_with_chat(api, "pam", "quinn")
+    team, pam, quinn, chat = p["team"], p["pam"], p["quinn"], p["chat_id"]
     before = [send(pam, chat, f"before {i}")["id"] for i in range(30)]
     during, stop = [], threading.Event()
 

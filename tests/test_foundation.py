@@ -13,7 +13,8 @@ from chatsvc.store import Engine
 from chatsvc.errors import Unavailable
 from chatsvc.store.indices import bootstrap, is_ready, load_templates
 from chatsvc.store.scan import scan
-from tests.conftest import ServerProcess, free_port
+from tests.conftest import ServerProcess, drop_prefix, free_port
+from tests.helpers import assert_error
 
 # Every REST operation of PROTOCOL.md (v1). Path parameter names are free; positions are not.
 PROTOCOL_OPERATIONS = {
@@ -46,8 +47,7 @@ def fresh_engine(engine_url):
     """An Engine on a prefix nobody has used; everything under it is removed afterwards."""
     engine = Engine(engine_url, f"tfound-{uuid.uuid4().hex[:8]}")
     yield engine
-    requests.delete(f"{engine_url}/{engine.prefix}-*", params={"expand_wildcards": "all"}, timeout=60)
-    requests.delete(f"{engine_url}/_index_template/{engine.prefix}-*", timeout=60)
+    drop_prefix(engine_url, engine.prefix)
 
 
 def _templates(engine_url, prefix):
@@ -147,8 +147,7 @@ def test_two_prefixes_live_side_by_side(engine_url, fresh_engine):
         assert is_ready(fresh_engine) == (True, "ok")
         assert is_ready(other)[0] is False
     finally:
-        requests.delete(f"{engine_url}/{other.prefix}-*", params={"expand_wildcards": "all"}, timeout=60)
-        requests.delete(f"{engine_url}/_index_template/{other.prefix}-*", timeout=60)
+        drop_prefix(engine_url, other.prefix)
 
 
 def test_bootstrap_against_an_unreachable_engine_raises():
@@ -183,8 +182,7 @@ def test_readyz_is_503_when_engine_is_unreachable(server_without_engine):
     # REST calls that need the engine say "unavailable", not a crash
     r = requests.post(url + "/api/auth/login", json={"team": "t", "username": "u", "password": "password123"},
                       timeout=30)
-    assert r.status_code == 503, r.text
-    assert r.json()["error"]["code"] == "unavailable"
+    assert_error(r, 503, "unavailable")
 
 
 # -- OpenAPI -----------------------------------------------------------------------------------

@@ -4,10 +4,9 @@ retries it with the same client_msg_id; users must never see the message twice."
 import uuid
 
 import pytest
-import requests
 
-from tests.conftest import ServerProcess
-from tests.helpers import WS, Api, make_team
+from tests.conftest import ServerProcess, drop_prefix
+from tests.helpers import WS, Api, send, team_with_chat, whole_history
 
 
 def message_events(ws: WS, chat_id: str, quiet: float = 0.8) -> list[dict]:
@@ -15,40 +14,28 @@ def message_events(ws: WS, chat_id: str, quiet: float = 0.8) -> list[dict]:
     return [f["message"] for f in ws.frames if f["type"] == "message" and f["message"]["chat_id"] == chat_id]
 
 
-def history(person, chat_id) -> list[dict]:
-    r = person["api"].get(f"/api/chats/{chat_id}/messages", params={"limit": 200})
-    assert r.status_code == 200, r.text
-    return r.json()["messages"]
-
-
 def pair(api):
-    team, people = make_team(api, "ann", "bob")
-    ann, bob = people["ann"], people["bob"]
-    ann["team_name"] = bob["team_name"] = team["name"]
-    r = ann["api"].post("/api/chats", json={"member_ids": [bob["user"]["id"]]})
-    assert r.status_code == 201, r.text
-    return ann, bob, r.json()["id"]
+    p = team_with_chat(api, "ann", "bob")
+    ann, bob = p["ann"], p["bob"]
+    ann["team_name"] = bob["team_name"] = p["team"]["name"]
+    return ann, bob, p["chat_id"]
 
 
 def test_rest_retry_answers_200_with_the_same_message(api):
     ann, bob, chat_id = pair(api)
     cmid = "retry-" + uuid.uuid4().hex
-    first = ann["api"].post(f"/api/chats/{chat_id}/messages", json={"body": "once", "client_msg_id": cmid})
-    assert first.status_code == 201, first.text
-    again = ann["api"].post(f"/api/chats/{chat_id}/messages", json={"body": "once", "client_msg_id": cmid})
-    assert again.status_code == 200, again.text
-    assert again.json() == first.json()
-    assert first.json()["client_msg_id"] == cmid
+    first = send(ann, chat_id, "once", cmid)
+    again = send(ann, chat_id, "once", cmid, expect=200)
+    assert again == first
+    assert first["client_msg_id"] == cmid
     # A retry whose body differs (a client bug, or an edit) still answers the original.
-    changed = ann["api"].post(f"/api/chats/{chat_id}/messages", json={"body": "twice?", "client_msg_id": cmid})
-    assert changed.status_code == 200 and changed.json() == first.json()
-    assert history(ann, chat_id) == [first.json()]
-    assert history(bob, chat_id) == [first.json()]
+    assert send(ann, chat_id, "twice?", cmid, expect=200) == first
+    assert whole_history(ann, chat_id) == [first]
+    assert whole_history(bob, chat_id) == [first]
     # The key belongs to the sender: bob may use the same client_msg_id for his own message.
-    bobs = bob["api"].post(f"/api/chats/{chat_id}/messages", json={"body": "mine", "client_msg_id": cmid})
-    assert bobs.status_code == 201, bobs.text
-    assert bobs.json()["id"] != first.json()["id"] and bobs.json()["sender_id"] == bob["user"]["id"]
-    assert [m["id"] for m in history(ann, chat_id)] == [first.json()["id"], bobs.json()["id"]]
+    bobs = send(bob, chat_id, "mine", cmid)
+    assert bobs["id"] != first["id"] and bobs["sender_id"] == bob["user"]["id"]
+    assert [m["id"] for m in whole_history(ann, chat_id)] == [first["id"], bobs["id"]]
 
 
 def test_ws_retry_acks_the_same_message_and_publishes_it_once(api, server):
@@ -72,10 +59,9 @@ def test_ws_retry_acks_the_same_message_and_publishes_it_once(api, server):
         expected = [first["message"]["id"], a["message"]["id"]]
         for ws in (ann_ws, bob_ws):
             assert [m["id"] for m in message_events(ws, chat_id)] == expected
-        assert [m["id"] for m in history(bob, chat_id)] == expected
+        assert [m["id"] for m in whole_history(bob, chat_id)] == expected
         # REST sees the WebSocket's key too.
-        r = ann["api"].post(f"/api/chats/{chat_id}/messages", json={"body": "hello", "client_msg_id": "ws-1"})
-        assert r.status_code == 200 and r.json() == first["message"]
+        assert send(ann, chat_id, "hello", "ws-1", expect=200) == first["message"]
     finally:
         ann_ws.close()
         bob_ws.close()
@@ -100,7 +86,7 @@ def test_retry_after_a_reconnect_gives_the_same_message(api, server):
         assert second["type"] == "ack", second
         assert second["message"] == first["message"]
         assert [m["id"] for m in message_events(bob_ws, chat_id)] == [first["message"]["id"]]
-        assert [m["id"] for m in history(bob, chat_id)] == [first["message"]["id"]]
+        assert [m["id"] for m in whole_history(bob, chat_id)] == [first["message"]["id"]]
     finally:
         ann_ws.close()
         bob_ws.close()
@@ -110,8 +96,7 @@ def test_retry_after_a_reconnect_gives_the_same_message(api, server):
 def own_prefix(engine_url):
     prefix = f"test-idem-{uuid.uuid4().hex[:8]}"
     yield prefix
-    requests.delete(f"{engine_url}/{prefix}-*", params={"expand_wildcards": "all"}, timeout=60)
-    requests.delete(f"{engine_url}/_index_template/{prefix}-*", timeout=60)
+    drop_prefix(engine_url, prefix)
 
 
 def test_retry_across_a_server_restart_gives_one_message(engine_url, own_prefix):
@@ -119,9 +104,7 @@ def test_retry_across_a_server_restart_gives_one_message(engine_url, own_prefix)
     try:
         api = Api(srv.url)
         ann, bob, chat_id = pair(api)
-        first = ann["api"].post(f"/api/chats/{chat_id}/messages",
-                                json={"body": "before the restart", "client_msg_id": "rs-1"})
-        assert first.status_code == 201, first.text
+        first = send(ann, chat_id, "before the restart", "rs-1")
         ws = WS(srv.url, ann["token"])
         ws_first = ws.request({"type": "send", "chat_id": chat_id, "body": "ws before",
                                "client_msg_id": "rs-2"})
@@ -130,10 +113,7 @@ def test_retry_across_a_server_restart_gives_one_message(engine_url, own_prefix)
 
         srv.restart()  # immediately: the process forgets everything it held in memory
 
-        again = ann["api"].post(f"/api/chats/{chat_id}/messages",
-                                json={"body": "before the restart", "client_msg_id": "rs-1"})
-        assert again.status_code == 200, again.text
-        assert again.json() == first.json()
+        assert send(ann, chat_id, "before the restart", "rs-1", expect=200) == first
         ws = WS(srv.url, ann["token"])
         try:
             ws_again = ws.request({"type": "send", "chat_id": chat_id, "body": "ws before",
@@ -143,14 +123,14 @@ def test_retry_across_a_server_restart_gives_one_message(engine_url, own_prefix)
             # Cross-transport after the restart too.
             cross = ws.request({"type": "send", "chat_id": chat_id, "body": "before the restart",
                                 "client_msg_id": "rs-1"})
-            assert cross["message"] == first.json()
+            assert cross["message"] == first
             fresh = ws.request({"type": "send", "chat_id": chat_id, "body": "after",
                                 "client_msg_id": "rs-3"})
             assert fresh["type"] == "ack" and int(fresh["message"]["id"]) > int(ws_first["message"]["id"])
         finally:
             ws.close()
-        msgs = history(bob, chat_id)
-        assert [m["id"] for m in msgs] == [first.json()["id"], ws_first["message"]["id"],
+        msgs = whole_history(bob, chat_id)
+        assert [m["id"] for m in msgs] == [first["id"], ws_first["message"]["id"],
                                            fresh["message"]["id"]]
         assert [m["client_msg_id"] for m in msgs] == ["rs-1", "rs-2", "rs-3"]
     finally:

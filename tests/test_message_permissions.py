@@ -6,21 +6,7 @@ import uuid
 
 import pytest
 
-from tests.helpers import WS, make_team
-
-
-def not_found(r):
-    assert r.status_code == 404, (r.request.method, r.request.url, r.status_code, r.text)
-    error = r.json()["error"]
-    assert error["code"] == "not_found" and isinstance(error["message"], str)
-
-
-def ws_error(ws: WS, frame: dict, code: str):
-    answer = ws.request(frame)
-    assert answer["type"] == "error" and answer["code"] == code, (frame, answer)
-    assert isinstance(answer["message"], str)
-    # The connection stays up and working.
-    assert ws.request({"type": "ping"})["type"] == "pong"
+from tests.helpers import WS, assert_error, create_chat, forbidden, make_team, not_found, post_message, send, ws_refused
 
 
 @pytest.fixture
@@ -28,15 +14,11 @@ def world(api, server):
     team, people = make_team(api, "ann", "bob", "cat")
     other_team, others = make_team(api, "zed", "yul")
     ann, bob = people["ann"], people["bob"]
-    chat = ann["api"].post("/api/chats", json={"member_ids": [bob["user"]["id"]], "title": "private"})
-    assert chat.status_code == 201, chat.text
-    chat_id = chat.json()["id"]
-    msg = bob["api"].post(f"/api/chats/{chat_id}/messages", json={"body": "secret", "client_msg_id": "s1"})
-    assert msg.status_code == 201, msg.text
+    chat_id = create_chat(ann, bob, title="private")["id"]
+    msg = send(bob, chat_id, "secret", "s1")
     # zed's own chat, so that cross-team ids are real ids of live chats and messages.
-    zed_chat = others["zed"]["api"].post("/api/chats", json={"member_ids": [others["yul"]["user"]["id"]]}).json()
-    zed_msg = others["zed"]["api"].post(f"/api/chats/{zed_chat['id']}/messages",
-                                        json={"body": "theirs", "client_msg_id": "z1"}).json()
+    zed_chat = create_chat(others["zed"], others["yul"])
+    zed_msg = send(others["zed"], zed_chat["id"], "theirs", "z1")
     sockets = []
 
     def connect(person):
@@ -45,7 +27,7 @@ def world(api, server):
         return ws
 
     yield {"ann": ann, "bob": bob, "cat": people["cat"], "zed": others["zed"], "chat_id": chat_id,
-           "msg": msg.json(), "zed_chat": zed_chat, "zed_msg": zed_msg, "connect": connect}
+           "msg": msg, "zed_chat": zed_chat, "zed_msg": zed_msg, "connect": connect}
     for ws in sockets:
         ws.close()
 
@@ -57,7 +39,7 @@ def rest_attempts(who, chat_id, message_id):
         a.get(f"/api/chats/{chat_id}"),
         a.get(f"/api/chats/{chat_id}/messages"),
         a.get(f"/api/chats/{chat_id}/messages", params={"before": message_id}),
-        a.post(f"/api/chats/{chat_id}/messages", json={"body": "let me in", "client_msg_id": uuid.uuid4().hex}),
+        post_message(who, chat_id, "let me in"),
         a.post(f"/api/chats/{chat_id}/read", json={"message_id": message_id}),
         a.post(f"/api/chats/{chat_id}/leave"),
         a.put(f"/api/messages/{message_id}/like"),
@@ -95,7 +77,7 @@ def test_outsiders_get_not_found_for_everything_in_the_chat(world, outsider):
     for r in rest_attempts(who, world["chat_id"], world["msg"]["id"]):
         not_found(r)
     for frame in ws_attempts(world["chat_id"], world["msg"]["id"]):
-        ws_error(ws, frame, "not_found")
+        ws_refused(ws, frame, "not_found")
     # Not a single event of the chat reached the outsider.
     ws.drain(0.5)
     events = [f for f in ws.frames if f["type"] not in ("ready", "error", "pong")]
@@ -112,7 +94,8 @@ def test_a_hidden_chat_answers_exactly_like_a_missing_one(world, outsider):
     real = rest_attempts(who, world["chat_id"], world["msg"]["id"])
     fake = rest_attempts(who, missing_chat, missing_msg)
     for r, f in zip(real, fake):
-        assert (r.status_code, r.json()["error"]["code"]) == (f.status_code, f.json()["error"]["code"]) == (404, "not_found")
+        not_found(r)
+        not_found(f)
 
 
 def test_members_of_one_team_cannot_reach_another_team(world):
@@ -122,7 +105,7 @@ def test_members_of_one_team_cannot_reach_another_team(world):
         not_found(r)
     ws = world["connect"](ann)
     for frame in ws_attempts(world["zed_chat"]["id"], world["zed_msg"]["id"]):
-        ws_error(ws, frame, "not_found")
+        ws_refused(ws, frame, "not_found")
     # ... nor start a chat with a user of another team, alone or among her own.
     r = ann["api"].post("/api/chats", json={"member_ids": [zed["user"]["id"]]})
     not_found(r)
@@ -136,11 +119,9 @@ def test_members_of_one_team_cannot_reach_another_team(world):
 
 def test_only_the_sender_deletes_for_everyone(world):
     ann, bob, chat_id, msg = world["ann"], world["bob"], world["chat_id"], world["msg"]
-    r = ann["api"].delete(f"/api/messages/{msg['id']}", params={"for": "everyone"})
-    assert r.status_code == 403, r.text
-    assert r.json()["error"]["code"] == "forbidden"
+    forbidden(ann["api"].delete(f"/api/messages/{msg['id']}", params={"for": "everyone"}))
     ws = world["connect"](ann)
-    ws_error(ws, {"type": "delete", "message_id": msg["id"], "for": "everyone"}, "forbidden")
+    ws_refused(ws, {"type": "delete", "message_id": msg["id"], "for": "everyone"}, "forbidden")
     for name in ("ann", "bob"):
         (m,) = world[name]["api"].get(f"/api/chats/{chat_id}/messages").json()["messages"]
         assert m["body"] == "secret" and m["deleted"] is False
@@ -154,7 +135,7 @@ def test_only_the_sender_deletes_for_everyone(world):
 
 def test_a_leaver_gets_not_found_for_everything_in_that_chat(world):
     ann, bob, chat_id, msg = world["ann"], world["bob"], world["chat_id"], world["msg"]
-    mine = ann["api"].post(f"/api/chats/{chat_id}/messages", json={"body": "mine", "client_msg_id": "a1"}).json()
+    mine = send(ann, chat_id, "mine", "a1")
     ws = world["connect"](ann)
     r = ann["api"].post(f"/api/chats/{chat_id}/leave")
     assert r.status_code == 204, r.text
@@ -163,10 +144,9 @@ def test_a_leaver_gets_not_found_for_everything_in_that_chat(world):
         for r in rest_attempts(ann, chat_id, message_id):
             not_found(r)
         for frame in ws_attempts(chat_id, message_id):
-            ws_error(ws, frame, "not_found")
+            ws_refused(ws, frame, "not_found")
     # Retrying a send she made while a member does not get her back in either.
-    r = ann["api"].post(f"/api/chats/{chat_id}/messages", json={"body": "mine", "client_msg_id": "a1"})
-    not_found(r)
+    not_found(post_message(ann, chat_id, "mine", "a1"))
     assert chat_id not in [c["id"] for c in ann["api"].get("/api/chats").json()["chats"]]
     # bob still has the chat, with everything in it, and ann is no longer a member.
     chat = bob["api"].get(f"/api/chats/{chat_id}").json()
@@ -183,4 +163,4 @@ def test_requests_without_a_valid_token_are_unauthorized(world, api):
                   anon.post(f"/api/chats/{chat_id}/messages", json={"body": "x", "client_msg_id": "x"}),
                   anon.put(f"/api/messages/{msg['id']}/like"),
                   anon.get("/api/chats")):
-            assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized", r.text
+            assert_error(r, 401, "unauthorized")

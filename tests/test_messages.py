@@ -5,47 +5,26 @@ import uuid
 
 import pytest
 
-from tests.helpers import WS, make_team
+from tests.conftest import ServerProcess
+from tests.helpers import WS, Api, bad_request, history, not_found, post_message, send, team_with_chat, ws_refused
 
 MAX = 10_000
 
 
 @pytest.fixture
-def pair(api, server):
-    team, people = make_team(api, "ann", "bob")
-    ann, bob = people["ann"], people["bob"]
-    r = ann["api"].post("/api/chats", json={"member_ids": [bob["user"]["id"]]})
-    assert r.status_code == 201, r.text
-    chat_id = r.json()["id"]
-    msg = ann["api"].post(f"/api/chats/{chat_id}/messages", json={"body": "first", "client_msg_id": "first"})
-    assert msg.status_code == 201, msg.text
-    ws = WS(server.url, ann["token"])
-    yield {"ann": ann, "bob": bob, "chat_id": chat_id, "msg": msg.json(), "ws": ws}
+def pair(team_with_chat, server):
+    msg = send(team_with_chat["ann"], team_with_chat["chat_id"], "first", "first")
+    ws = WS(server.url, team_with_chat["ann"]["token"])
+    yield {**team_with_chat, "msg": msg, "ws": ws}
     ws.close()
 
 
-def bad_request(r, field=None):
-    assert r.status_code == 400, (r.request.url, r.status_code, r.text)
-    error = r.json()["error"]
-    assert error["code"] == "bad_request" and error["message"]
-    if field is not None:
-        assert field in error.get("fields", {}), error
-    return error
-
-
-def not_found(r):
-    assert r.status_code == 404, (r.request.url, r.status_code, r.text)
-    assert r.json()["error"]["code"] == "not_found"
-
-
-def send(p, body, client_msg_id=None):
-    payload = {"body": body, "client_msg_id": client_msg_id or uuid.uuid4().hex}
-    return p["ann"]["api"].post(f"/api/chats/{p['chat_id']}/messages", json=payload)
+def post(p, body, client_msg_id=None):
+    return post_message(p["ann"], p["chat_id"], body, client_msg_id)
 
 
 def history_ids(p):
-    return [m["id"] for m in p["bob"]["api"].get(f"/api/chats/{p['chat_id']}/messages",
-                                                 params={"limit": 200}).json()["messages"]]
+    return [m["id"] for m in history(p["bob"], p["chat_id"], limit=200)["messages"]]
 
 
 BAD_BODIES = ["", "   ", " \n\t \r\n ", "x" * (MAX + 1), "  " + "y" * (MAX + 1) + "  "]
@@ -53,23 +32,18 @@ BAD_BODIES = ["", "   ", " \n\t \r\n ", "x" * (MAX + 1), "  " + "y" * (MAX + 1) 
 
 @pytest.mark.parametrize("body", BAD_BODIES, ids=["empty", "spaces", "whitespace", "oversize", "oversize-padded"])
 def test_bad_bodies_are_refused_over_rest(pair, body):
-    bad_request(send(pair, body), "body")
+    bad_request(post(pair, body), "body")
     assert history_ids(pair) == [pair["msg"]["id"]]
 
 
 def test_body_limits_count_characters_after_trimming(pair):
-    exact = send(pair, "z" * MAX)
-    assert exact.status_code == 201, exact.text
-    assert exact.json()["body"] == "z" * MAX
-    padded = send(pair, "\n  " + "w" * MAX + "  \t")
-    assert padded.status_code == 201, padded.text
-    assert padded.json()["body"] == "w" * MAX
+    ann, chat_id = pair["ann"], pair["chat_id"]
+    assert send(ann, chat_id, "z" * MAX)["body"] == "z" * MAX
+    assert send(ann, chat_id, "\n  " + "w" * MAX + "  \t")["body"] == "w" * MAX
     # Characters, not bytes: 10,000 two-byte characters fit.
-    wide = send(pair, "é" * MAX)
-    assert wide.status_code == 201, wide.text
-    trimmed = send(pair, "  hi there \n")
-    assert trimmed.json()["body"] == "hi there"
-    page = pair["bob"]["api"].get(f"/api/chats/{pair['chat_id']}/messages").json()["messages"]
+    send(ann, chat_id, "é" * MAX)
+    assert send(ann, chat_id, "  hi there \n")["body"] == "hi there"
+    page = history(pair["bob"], chat_id)["messages"]
     assert [m["body"] for m in page[1:]] == ["z" * MAX, "w" * MAX, "é" * MAX, "hi there"]
 
 
@@ -101,9 +75,7 @@ def test_non_json_bodies_are_refused(pair):
 
 def test_longest_client_msg_id_is_accepted(pair):
     for cmid in ("a" * 64, "A-z_0-9", "x"):
-        r = send(pair, "ok", cmid)
-        assert r.status_code == 201, r.text
-        assert r.json()["client_msg_id"] == cmid
+        assert send(pair["ann"], pair["chat_id"], "ok", cmid)["client_msg_id"] == cmid
 
 
 @pytest.mark.parametrize("params,field", [
@@ -162,18 +134,6 @@ def test_unknown_chat_and_message_ids(pair):
     assert history_ids(pair) == [pair["msg"]["id"]]
 
 
-def ws_bad(ws, frame, code="bad_request", field=None):
-    answer = ws.request(frame) if isinstance(frame, dict) else None
-    if answer is None:  # raw text: no ref to match, take the next error
-        ws.send(frame)
-        answer = ws.wait("error")
-    assert answer["type"] == "error" and answer["code"] == code, (frame, answer)
-    if field is not None:
-        assert field in answer.get("fields", {}), answer
-    assert ws.request({"type": "ping"})["type"] == "pong"
-    return answer
-
-
 def test_bad_frames_get_errors_and_the_connection_keeps_working(pair):
     ws, chat_id, msg_id = pair["ws"], pair["chat_id"], pair["msg"]["id"]
 
@@ -181,25 +141,25 @@ def test_bad_frames_get_errors_and_the_connection_keeps_working(pair):
         return {"type": "send", "chat_id": chat_id, "body": "ok", "client_msg_id": uuid.uuid4().hex, **kw}
 
     for body in BAD_BODIES:
-        ws_bad(ws, send_frame(body=body), field="body")
+        ws_refused(ws, send_frame(body=body), field="body")
     for cmid in ("", "a" * 65, "has space", "ünï", 7):
-        ws_bad(ws, send_frame(client_msg_id=cmid), field="client_msg_id")
-    ws_bad(ws, {"type": "send", "chat_id": chat_id, "client_msg_id": "nobody"}, field="body")
-    ws_bad(ws, {"type": "send", "body": "x", "client_msg_id": "nochat"}, field="chat_id")
-    ws_bad(ws, send_frame(chat_id="abc"), field="chat_id")
-    ws_bad(ws, send_frame(chat_id=str(int(chat_id) + 1)), code="not_found")
+        ws_refused(ws, send_frame(client_msg_id=cmid), field="client_msg_id")
+    ws_refused(ws, {"type": "send", "chat_id": chat_id, "client_msg_id": "nobody"}, field="body")
+    ws_refused(ws, {"type": "send", "body": "x", "client_msg_id": "nochat"}, field="chat_id")
+    ws_refused(ws, send_frame(chat_id="abc"), field="chat_id")
+    ws_refused(ws, send_frame(chat_id=str(int(chat_id) + 1)), code="not_found")
     for kind in ("like", "unlike"):
-        ws_bad(ws, {"type": kind}, field="message_id")
-        ws_bad(ws, {"type": kind, "message_id": "abc"}, field="message_id")
-        ws_bad(ws, {"type": kind, "message_id": str(int(msg_id) + 1)}, code="not_found")
-    ws_bad(ws, {"type": "read", "chat_id": chat_id}, field="message_id")
-    ws_bad(ws, {"type": "read", "chat_id": chat_id, "message_id": str(int(msg_id) + 1)}, code="not_found")
-    ws_bad(ws, {"type": "delete", "message_id": msg_id}, field="for")
-    ws_bad(ws, {"type": "delete", "message_id": msg_id, "for": "all"}, field="for")
-    ws_bad(ws, {"type": "delete", "message_id": str(int(msg_id) + 1), "for": "me"}, code="not_found")
-    ws_bad(ws, {"type": "shout", "chat_id": chat_id})
-    ws_bad(ws, "this is not json")
-    ws_bad(ws, "[1, 2, 3]")
+        ws_refused(ws, {"type": kind}, field="message_id")
+        ws_refused(ws, {"type": kind, "message_id": "abc"}, field="message_id")
+        ws_refused(ws, {"type": kind, "message_id": str(int(msg_id) + 1)}, code="not_found")
+    ws_refused(ws, {"type": "read", "chat_id": chat_id}, field="message_id")
+    ws_refused(ws, {"type": "read", "chat_id": chat_id, "message_id": str(int(msg_id) + 1)}, code="not_found")
+    ws_refused(ws, {"type": "delete", "message_id": msg_id}, field="for")
+    ws_refused(ws, {"type": "delete", "message_id": msg_id, "for": "all"}, field="for")
+    ws_refused(ws, {"type": "delete", "message_id": str(int(msg_id) + 1), "for": "me"}, code="not_found")
+    ws_refused(ws, {"type": "shout", "chat_id": chat_id})
+    ws_refused(ws, "this is not json")
+    ws_refused(ws, "[1, 2, 3]")
 
     # Exactly 10,000 characters go through, as do good frames after all those errors.
     ack = ws.request(send_frame(body="q" * MAX))
@@ -211,3 +171,29 @@ def test_bad_frames_get_errors_and_the_connection_keeps_working(pair):
     ws.drain(0.3)
     published = [f["message"]["id"] for f in ws.frames if f["type"] == "message"]
     assert published == [ack["message"]["id"], ack2["message"]["id"]]
+
+
+@pytest.fixture(scope="module")
+def short_server(engine_url, index_prefix):
+    srv = ServerProcess(engine_url, index_prefix, max_body_chars=20).start()
+    yield srv
+    srv.stop()
+
+
+def test_the_body_limit_is_the_deployments_over_rest_and_ws(short_server):
+    p = team_with_chat(Api(short_server.url), "ann", "bob")
+    ann, chat_id = p["ann"], p["chat_id"]
+    fits = send(ann, chat_id, "  " + "x" * 20 + "  ")
+    assert fits["body"] == "x" * 20
+    error = bad_request(post_message(ann, chat_id, "y" * 21), "body")
+    assert error["fields"]["body"] == ["must be at most 20 characters"]
+    ws = WS(short_server.url, ann["token"])
+    try:
+        frame = {"type": "send", "chat_id": chat_id, "client_msg_id": uuid.uuid4().hex}
+        answer = ws_refused(ws, {**frame, "body": "z" * 21}, field="body")
+        assert answer["fields"]["body"] == ["must be at most 20 characters"]
+        ack = ws.request({**frame, "body": "é" * 20})
+        assert ack["type"] == "ack" and ack["message"]["body"] == "é" * 20
+    finally:
+        ws.close()
+    assert [m["body"] for m in history(p["bob"], chat_id)["messages"]] == ["x" * 20, "é" * 20]

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.helpers import Api, make_team
+from tests.helpers import Api, bad_request, create_chat, make_team, ok, send, wait_until
 
 WAIT = 4.0   # seconds a just-acked message may take to become searchable (refresh is 1 s)
 
@@ -21,20 +21,18 @@ def tag() -> str:
 
 
 def search(api, q, **params):
-    r = api.get("/api/search", params={"q": q, **params})
-    assert r.status_code == 200, r.text
-    return r.json()
+    return ok(api.get("/api/search", params={"q": q, **params}))
 
 
 def wait_search(api, q, until, timeout=WAIT, **params):
-    """Search until ``until(result)`` holds; the last result either way is asserted."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = search(api, q, **params)
-        if until(result) or time.monotonic() > deadline:
-            assert until(result), f"{q!r}: {result}"
-            return result
-        time.sleep(0.1)
+    """Search until ``until(result)`` holds and return that result; fail with the last."""
+    last = {}
+
+    def found():
+        last["result"] = search(api, q, **params)
+        return last["result"] if until(last["result"]) else None
+
+    return wait_until(found, timeout, lambda: f"{q!r}: {last['result']}")
 
 
 def wait_total(api, q, total, **params):
@@ -45,18 +43,8 @@ def bodies(result):
     return [h["message"]["body"] for h in result["hits"]]
 
 
-def send(person, chat_id, body):
-    r = person["api"].post(f"/api/chats/{chat_id}/messages",
-                           json={"body": body, "client_msg_id": uuid.uuid4().hex})
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
 def chat(person, *others, title=None):
-    r = person["api"].post("/api/chats", json={"member_ids": [o["user"]["id"] for o in others],
-                                               "title": title})
-    assert r.status_code in (200, 201), r.text
-    return r.json()["id"]
+    return create_chat(person, *others, title=title)["id"]
 
 
 @pytest.fixture(scope="module")
@@ -398,11 +386,7 @@ def test_search_needs_auth(world):
     ({"q": "x", "cursor": "eyJ2IjoxfQ"}, "cursor", None),
 ])
 def test_malformed_requests_are_400_naming_the_problem(world, params, field, naming):
-    r = world["ann"]["api"].get("/api/search", params=params)
-    assert r.status_code == 400, r.text
-    err = r.json()["error"]
-    assert err["code"] == "bad_request"
-    assert field in err["fields"], err
+    err = bad_request(world["ann"]["api"].get("/api/search", params=params), field)
     if naming:
         assert naming in err["message"] and naming in str(err["fields"][field]), err
 
@@ -416,8 +400,7 @@ def test_cursor_is_bound_to_its_query(world):
     cursor = search(ann["api"], t, limit=1)["next_cursor"]
     assert cursor and re.fullmatch(r"[A-Za-z0-9_-]+", cursor)
     for params in ({"q": f"{t} c1", "cursor": cursor}, {"q": t, "sort": "recent", "cursor": cursor}):
-        r = ann["api"].get("/api/search", params=params)
-        assert r.status_code == 400 and "cursor" in r.json()["error"]["fields"]
+        bad_request(ann["api"].get("/api/search", params=params), "cursor")
     r = world["bob"]["api"].get("/api/search", params={"q": t, "cursor": cursor})
     assert r.status_code == 400
     assert search(ann["api"], t, limit=1, cursor=cursor)["total"] == 3

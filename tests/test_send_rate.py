@@ -5,7 +5,7 @@ import time
 import pytest
 
 from tests.conftest import ServerProcess
-from tests.helpers import WS, Api, make_team
+from tests.helpers import WS, Api, assert_error, history, post_message, send, team_with_chat
 
 
 @pytest.fixture(scope="module")
@@ -16,14 +16,11 @@ def strict_server(engine_url, index_prefix):
 
 
 def test_a_fast_sender_is_refused_and_nothing_is_stored(strict_server):
-    _, people = make_team(Api(strict_server.url), "ann", "bob")
-    ann, bob = people["ann"], people["bob"]
-    chat_id = ann["api"].post("/api/chats", json={"member_ids": [bob["user"]["id"]]}).json()["id"]
-    codes = [ann["api"].post(f"/api/chats/{chat_id}/messages",
-                             json={"body": f"m{i}", "client_msg_id": f"r{i}"}).status_code for i in range(3)]
+    p = team_with_chat(Api(strict_server.url), "ann", "bob")
+    ann, bob, chat_id = p["ann"], p["bob"], p["chat_id"]
+    codes = [post_message(ann, chat_id, f"m{i}", f"r{i}").status_code for i in range(3)]
     assert codes == [201, 201, 201]
-    refused = ann["api"].post(f"/api/chats/{chat_id}/messages", json={"body": "too fast", "client_msg_id": "r3"})
-    assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
+    assert_error(post_message(ann, chat_id, "too fast", "r3"), 429, "rate_limited")
 
     ws = WS(strict_server.url, ann["token"])  # a second transport shares the same budget
     try:
@@ -36,8 +33,7 @@ def test_a_fast_sender_is_refused_and_nothing_is_stored(strict_server):
     finally:
         ws.close()
 
-    bodies = [m["body"] for m in bob["api"].get(f"/api/chats/{chat_id}/messages").json()["messages"]]
+    bodies = [m["body"] for m in history(bob, chat_id)["messages"]]
     assert bodies == ["m0", "m1", "m2", "now fine"]
     # another sender has her own budget
-    assert bob["api"].post(f"/api/chats/{chat_id}/messages",
-                           json={"body": "hi", "client_msg_id": "b0"}).status_code == 201
+    send(bob, chat_id, "hi", "b0")

@@ -1,13 +1,9 @@
 """The user stories that everything else builds on, end to end through a real server."""
-from tests.helpers import WS, make_team
+from tests.helpers import WS, history
 
 
-def test_send_and_receive_live(api, server):
-    team, people = make_team(api, "ann", "bob")
-    ann, bob = people["ann"], people["bob"]
-    chat = ann["api"].post("/api/chats", json={"member_ids": [bob["user"]["id"]]})
-    assert chat.status_code == 201, chat.text
-    chat_id = chat.json()["id"]
+def test_send_and_receive_live(team_with_chat, server):
+    ann, bob, chat_id = team_with_chat["ann"], team_with_chat["bob"], team_with_chat["chat_id"]
     bob_ws = WS(server.url, bob["token"])
     ann_ws = WS(server.url, ann["token"])
     ack = ann_ws.request({"type": "send", "chat_id": chat_id, "body": "hello bob", "client_msg_id": "m1"})
@@ -15,7 +11,7 @@ def test_send_and_receive_live(api, server):
     event = bob_ws.wait("message")
     assert event["message"]["body"] == "hello bob"
     assert event["message"]["id"] == ack["message"]["id"]
-    page = bob["api"].get(f"/api/chats/{chat_id}/messages").json()
+    page = history(bob, chat_id)
     assert [m["body"] for m in page["messages"]] == ["hello bob"]
     ann_ws.close()
     bob_ws.close()

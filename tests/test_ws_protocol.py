@@ -2,7 +2,6 @@
 heartbeats, rate limits and slow consumers. Real gunicorn servers, real WebSocket clients."""
 import json
 import socket
-import struct
 import threading
 import time
 import uuid
@@ -12,32 +11,10 @@ import websocket
 from websocket import ABNF
 
 from tests.conftest import ServerProcess
-from tests.helpers import WS, Api, make_team, unique
+from tests.helpers import WS, Api, create_chat, make_team, send, unique
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_TOO_BIG = 1009
-
-
-def wait_close(ws: WS, timeout: float = 10) -> int | None:
-    """Read until the server closes; keep text frames in ws.frames. Returns the close code,
-    or None when the TCP connection ended without a close frame."""
-    deadline = time.monotonic() + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            seen = [f["type"] for f in ws.frames[-10:]]
-            raise TimeoutError(f"the server did not close within {timeout}s; last frames {seen}")
-        ws.sock.sock.settimeout(remaining)
-        try:
-            frame = ws.sock.recv_frame()
-        except websocket.WebSocketTimeoutException:
-            continue
-        except (websocket.WebSocketConnectionClosedException, ConnectionError, OSError):
-            return None
-        if frame.opcode == ABNF.OPCODE_CLOSE:
-            return struct.unpack("!H", frame.data[:2])[0] if len(frame.data) >= 2 else 1005
-        if frame.opcode == ABNF.OPCODE_TEXT:
-            ws.frames.append(json.loads(frame.data))
 
 
 def assert_alive(ws: WS):
@@ -94,11 +71,9 @@ def test_compression_is_declined_and_large_frames_arrive_whole(server, api, user
         assert "sec-websocket-extensions" not in {k.lower() for k in sock.getheaders()}
         sock.send(json.dumps({"type": "auth", "token": walt["token"]}))
         assert json.loads(sock.recv())["type"] == "ready"
-        chat = wendy["api"].post("/api/chats", json={"member_ids": [walt["user"]["id"]]}).json()
+        chat = create_chat(wendy, walt)
         body = "🌍" * 10_000   # 40,000 bytes of UTF-8: a frame with a 16-bit length
-        sent = wendy["api"].post(f"/api/chats/{chat['id']}/messages",
-                                 json={"body": body, "client_msg_id": unique("big")})
-        assert sent.status_code == 201, sent.text
+        send(wendy, chat["id"], body, unique("big"))
         while True:
             frame = sock.recv_frame()
             assert not frame.rsv1, "a compressed frame although no extension was agreed"
@@ -124,13 +99,11 @@ def test_frames_stay_whole_when_a_reader_lags_and_pings_meanwhile(server, user):
     try:
         sock.send(json.dumps({"type": "auth", "token": walt["token"]}))
         assert json.loads(sock.recv())["type"] == "ready"
-        chat = wendy["api"].post("/api/chats", json={"member_ids": [walt["user"]["id"]]}).json()
+        chat = create_chat(wendy, walt)
         # ~6 MB in all: more than the kernel buffers hold for a peer that is not reading
         bodies = [f"{i:03d} " + "🌍" * 9990 for i in range(150)]   # ~40 KB of UTF-8 each
         for body in bodies:
-            r = wendy["api"].post(f"/api/chats/{chat['id']}/messages",
-                                  json={"body": body, "client_msg_id": unique("lag")})
-            assert r.status_code == 201, r.text
+            send(wendy, chat["id"], body, unique("lag"))
             sock.ping(b"p")   # answered by the server while its writes are stuck
         received = []
         while len(received) < len(bodies):
@@ -247,7 +220,7 @@ def test_bad_token_gets_unauthorized_and_close_4401(server, token):
         ws.send({"type": "auth", "token": token})
         error = ws.wait("error")
         assert error["code"] == "unauthorized"
-        assert wait_close(ws) == CLOSE_UNAUTHORIZED
+        assert ws.wait_close() == CLOSE_UNAUTHORIZED
         assert not [f for f in ws.frames if f["type"] == "ready"]
     finally:
         ws.close()
@@ -262,7 +235,7 @@ def test_logged_out_token_cannot_open_a_socket(server, api, user):
     try:
         ws.send({"type": "auth", "token": token})
         assert ws.wait("error")["code"] == "unauthorized"
-        assert wait_close(ws) == CLOSE_UNAUTHORIZED
+        assert ws.wait_close() == CLOSE_UNAUTHORIZED
     finally:
         ws.close()
 
@@ -280,7 +253,7 @@ def test_logout_closes_that_tokens_sockets_only(server, api, user):
     try:
         assert first["api"].post("/api/auth/logout").status_code == 204
         for ws in doomed:
-            assert wait_close(ws, timeout=5) == CLOSE_UNAUTHORIZED
+            assert ws.wait_close(timeout=5) == CLOSE_UNAUTHORIZED
             errors = [f for f in ws.frames if f["type"] == "error"]
             assert errors and errors[-1]["code"] == "unauthorized", ws.frames
         assert_alive(survivor)
@@ -305,7 +278,7 @@ def test_oversize_frame_closes_only_its_own_connection_with_1009(server, user):
             big.send(json.dumps({"type": "ping", "pad": "x" * (100 * 1024)}))
         except (websocket.WebSocketConnectionClosedException, OSError):
             pass  # the server may close while the frame is still on its way
-        assert wait_close(big) == CLOSE_TOO_BIG
+        assert big.wait_close() == CLOSE_TOO_BIG
         assert_alive(other)
         # the user is still online with her remaining device, and can open new ones
         fresh = WS(server.url, token)
@@ -336,7 +309,7 @@ def test_auth_timeout_closes_with_4401(strict_server):
             chatty.send({"type": "ping"})
             time.sleep(0.3)
         for ws in (silent, chatty):
-            assert wait_close(ws, timeout=5) == CLOSE_UNAUTHORIZED
+            assert ws.wait_close(timeout=5) == CLOSE_UNAUTHORIZED
             assert any(f["type"] == "error" and f["code"] == "unauthorized" for f in ws.frames), ws.frames
         assert time.monotonic() - started < 4
     finally:
@@ -376,7 +349,7 @@ def test_heartbeat_closes_silent_connections_only(strict_server):
         closed = {}
 
         def watch():
-            closed["code"] = wait_close(silent, timeout=10)
+            closed["code"] = silent.wait_close(timeout=10)
             closed["after"] = time.monotonic() - started
 
         watcher = threading.Thread(target=watch, daemon=True)
@@ -410,10 +383,7 @@ def test_slow_client_is_disconnected_while_others_keep_receiving(small_outbox_se
     api = strict_server_api(srv)
     _, people = make_team(api, "pub", "slow", "fast")
     pub, slow, fast = people["pub"], people["slow"], people["fast"]
-    chat = pub["api"].post("/api/chats", json={"member_ids": [slow["user"]["id"], fast["user"]["id"]],
-                                               "title": unique("firehose")})
-    assert chat.status_code == 201, chat.text
-    chat_id = chat.json()["id"]
+    chat_id = create_chat(pub, slow, fast, title=unique("firehose"))["id"]
 
     # the slow client: a tiny receive window, and it never reads
     slow_ws = WS.__new__(WS)
@@ -426,17 +396,16 @@ def test_slow_client_is_disconnected_while_others_keep_receiving(small_outbox_se
     fast_ws = WS(srv.url, fast["token"])
 
     count, publishers = 800, 4  # ~8 MB of events: more than any socket buffer holds
-    received = []
+
+    def received():
+        return [f["message"]["id"] for f in fast_ws.frames if f["type"] == "message"]
 
     def read_fast():
-        deadline = time.monotonic() + 180
-        while len(received) < count and time.monotonic() < deadline:
-            try:
-                frame = fast_ws.recv(5)
-            except websocket.WebSocketTimeoutException:
-                continue
-            if frame["type"] == "message":
-                received.append(frame["message"]["id"])
+        try:
+            fast_ws.read_until(lambda: True if len(received()) >= count else None, 180,
+                               f"{count} messages on the fast client")
+        except TimeoutError:
+            pass   # the count is asserted below
 
     body = ("slow consumers must not stall anyone " * 280)[:10_000]
     sent, failures = [], []
@@ -460,12 +429,13 @@ def test_slow_client_is_disconnected_while_others_keep_receiving(small_outbox_se
             t.join(180)
         assert not failures, failures
         reader.join(60)
-        assert len(received) == count, f"the fast client got {len(received)} of {count} messages"
-        assert set(received) == set(sent)
-        assert received == sorted(received, key=int), "events of one chat arrive in id order"
+        got_fast = received()
+        assert len(got_fast) == count, f"the fast client got {len(got_fast)} of {count} messages"
+        assert set(got_fast) == set(sent)
+        assert got_fast == sorted(got_fast, key=int), "events of one chat arrive in id order"
 
         # now the slow one reads: what was buffered, then the close
-        code = wait_close(slow_ws, timeout=30)
+        code = slow_ws.wait_close(timeout=30)
         got = [f for f in slow_ws.frames if f["type"] == "message"]
         assert len(got) < count, "the slow client was buffered without end instead of cut off"
         assert code in (1008, None), code

@@ -32,8 +32,10 @@ def message_for_member(ctx, state: TeamState, message_id: int, user_id: str) -> 
     if doc is None or user_id in doc.get("hidden_for", ()):
         raise NotFound("no such message")
     chat = state.chat_for_member(doc["chat_id"], user_id)
-    # Prefer the tail's copy, which later changes are applied to.
-    tail = state.tails.get(chat["id"])
-    if tail is not None and message_id in tail.by_id:
+    # Prefer the tail's copy, which later changes are applied to. Loaded here if need be: a
+    # change made to a copy outside the tail (a like is not refreshed) would be lost when
+    # the tail loads later from a search that predates it.
+    tail = ctx.teams.tail(state, chat["id"])
+    if message_id in tail.by_id:
         doc = tail.by_id[message_id]
     return doc, chat
