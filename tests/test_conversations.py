@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.helpers import WS, make_team
+from tests.helpers import WS, assert_error, make_team, ok, wait_until
 
 THUMBS = "\U0001F44D"
 PARTY = "\U0001F389"
@@ -22,16 +22,7 @@ NOT_ONE_EMOJI = ["a", THUMBS + THUMBS, " " + THUMBS, "x" + PARTY, ":tada:", "\u2
 
 # ---------------------------------------------------------------------------- set-up
 
-def ok(response, status=200):
-    assert response.status_code == status, (response.request.method, response.request.url,
-                                            response.status_code, response.text)
-    return response.json() if response.content else None
-
-
-def refused(response, status, code):
-    assert response.status_code == status, (response.request.url, response.status_code, response.text)
-    assert response.json()["error"]["code"] == code, response.text
-    return response.json()["error"]
+refused = assert_error
 
 
 def frames_of(ws: WS, type_: str, timeout: float = 10, **match) -> dict:
@@ -39,12 +30,10 @@ def frames_of(ws: WS, type_: str, timeout: float = 10, **match) -> dict:
 
 
 def message_event(ws: WS, message_id: str, timeout: float = 10) -> dict:
-    """The Message of the ``message`` event for this message id (earlier ones are skipped)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        frame = ws.wait("message", max(0.1, deadline - time.monotonic()))
-        if frame["message"]["id"] == message_id:
-            return frame["message"]
+    """The Message of the ``message`` event for this message id."""
+    def match(f):
+        return f["type"] == "message" and f["message"]["id"] == message_id
+    return ws.read_until(lambda: ws.first_unseen(match), timeout, f"the message event of {message_id}")["message"]
 
 
 def no_frame(devices, type_: str, quiet: float = 0.6, **match):
@@ -104,13 +93,13 @@ def room(api, server):
 
 
 def search_until(api, q, pred, timeout=10):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = ok(api.get("/api/search", params={"q": q}))
-        if pred(result) or time.monotonic() > deadline:
-            assert pred(result), (q, result)
-            return result
-        time.sleep(0.2)
+    last = {}
+
+    def matches():
+        last["result"] = ok(api.get("/api/search", params={"q": q}))
+        return last["result"] if pred(last["result"]) else None
+
+    return wait_until(matches, timeout, lambda: f"search {q!r}: {last.get('result')}")
 
 
 def quoted(emoji: str) -> str:
@@ -410,6 +399,7 @@ def test_pipelined_frames_about_one_message_keep_their_order(room):
         ws.send({"type": kind, "message_id": msg["id"], "emoji": PARTY, "ref": ref})
         ws.send({"type": "like" if i % 2 == 0 else "unlike", "message_id": msg["id"], "ref": f"like-{i}"})
     for ref in refs + [f"like-{i}" for i in range(10)]:
-        assert ws.read_until(lambda f, r=ref: f.get("ref") == r)["type"] == "ok"
+        answer = ws.read_until(lambda r=ref: ws.first_unseen(lambda f: f.get("ref") == r), 10, ref)
+        assert answer["type"] == "ok", answer
     (seen,) = [m for m in room.history("cat") if m["id"] == msg["id"]]
     assert seen["reactions"] == [] and seen["liked_by"] == []
