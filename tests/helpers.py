@@ -103,15 +103,16 @@ def create_chat(person, *others, title=None, expect=201) -> dict:
     return ok(person["api"].post("/api/chats", json=payload), expect)
 
 
-def post_message(person, chat_id, body, client_msg_id=None) -> requests.Response:
-    """POST a message as ``person`` (a fresh client_msg_id unless given): the raw answer."""
+def post_message(person, chat_id, body, client_msg_id=None, **extra) -> requests.Response:
+    """POST a message as ``person`` (a fresh client_msg_id unless given; ``extra`` fields
+    such as thread_id go in the body too): the raw answer."""
     return person["api"].post(f"/api/chats/{chat_id}/messages",
-                              json={"body": body, "client_msg_id": client_msg_id or uuid.uuid4().hex})
+                              json={"body": body, "client_msg_id": client_msg_id or uuid.uuid4().hex, **extra})
 
 
-def send(person, chat_id, body, client_msg_id=None, expect=201) -> dict:
+def send(person, chat_id, body, client_msg_id=None, expect=201, **extra) -> dict:
     """Send over REST and return the Message; asserts the status (201 new, 200 a retry)."""
-    return ok(post_message(person, chat_id, body, client_msg_id), expect)
+    return ok(post_message(person, chat_id, body, client_msg_id, **extra), expect)
 
 
 def send_ws(ws: "WS", chat_id, body, client_msg_id=None) -> dict:

@@ -570,3 +570,51 @@ def test_csv_cells_are_neutralised():
     for text in ("plain", "", "a=b", " =x", "'quoted"):
         assert safe_cell(text) == text
     assert (safe_cell(None), safe_cell(True), safe_cell(False), safe_cell(12)) == ("", "true", "false", "12")
+
+
+# ------------------------------------------------------------------------------ conversations
+
+def test_the_export_keeps_every_version_the_threads_and_the_reactions(server, engine_url, index_prefix, tmp_path):
+    """Users see only an edit's current text; the audit sees every version with its time,
+    which thread a reply belongs to, and who reacted with what, in every format."""
+    api = Api(server.url)
+    t = team_with_chat(api, "ann", "bob", title="conversations")
+    ann, bob, chat_id = t["ann"], t["bob"], t["chat_id"]
+    root = send(ann, chat_id, "first draft of the plan")
+    for body in ("second draft of the plan", "final plan"):
+        r = ann["api"].patch(f"/api/messages/{root['id']}", json={"body": body})
+        assert r.status_code == 200, r.text
+    reply = send(bob, chat_id, "looks good", thread_id=root["id"])
+    party = "\U0001F389"
+    r = bob["api"].put(f"/api/messages/{root['id']}/reactions/%F0%9F%8E%89")
+    assert r.status_code == 200, r.text
+    assert bob["api"].put(f"/api/messages/{root['id']}/like").status_code == 200
+    refresh(engine_url, index_prefix)
+    team_name = t["team"]["name"]
+
+    out = tmp_path / "jsonl"
+    ok(export(engine_url, index_prefix, "--team", team_name, "--out", str(out)))
+    records = {r["id"]: r for r in read_jsonl(out / "messages.jsonl")}
+    first = records[root["id"]]
+    assert first["body"] == "final plan" and first["edited_at"]
+    assert [v["body"] for v in first["versions"]] == ["first draft of the plan", "second draft of the plan"]
+    assert first["versions"][0]["at"] == root["created_at"]
+    assert first["versions"][0]["until"] == first["versions"][1]["at"]
+    assert first["reply_count"] == 1 and first["thread_id"] is None
+    assert first["reactions"] == [{"emoji": party, "users": [{"user_id": bob["user"]["id"], "username": "bob"}]}]
+    assert [p["username"] for p in first["liked_by"]] == ["bob"]
+    assert records[reply["id"]]["thread_id"] == root["id"] and records[reply["id"]]["versions"] == []
+
+    out = tmp_path / "csv"
+    ok(export(engine_url, index_prefix, "--team", team_name, "--format", "csv", "--out", str(out)))
+    with open(out / "messages.csv", newline="", encoding="utf-8") as f:
+        rows = {r["id"]: r for r in csv.DictReader(f)}
+    assert json.loads(rows[root["id"]]["earlier_versions"])[1]["body"] == "second draft of the plan"
+    assert rows[reply["id"]]["thread_id"] == root["id"] and rows[root["id"]]["reactions"] == f"{party} bob"
+
+    out = tmp_path / "html"
+    ok(export(engine_url, index_prefix, "--team", team_name, "--format", "html", "--out", str(out)))
+    page = (out / f"chat-{chat_id}.html").read_text(encoding="utf-8")
+    assert "first draft of the plan" in page and "second draft of the plan" in page
+    assert f'Reply in the thread of <a href="#m{root["id"]}">' in page and "1 reply in its thread" in page
+    assert f"{party} by" in page

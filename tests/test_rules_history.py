@@ -3,7 +3,7 @@ engine's older pages (chatsvc/chat/history.py), against the real engine with a t
 10 messages, and the Tail itself (chatsvc/chat/state.py)."""
 import pytest
 
-from chatsvc.chat import chats, deletion, history, likes, send
+from chatsvc.chat import chats, deletion, history, reactions, send
 from chatsvc.chat.state import Tail
 from chatsvc.store import messages as message_store
 from chatsvc.store.indices import current_month
@@ -136,7 +136,7 @@ def test_a_change_to_the_tail_copy_shows_in_a_page_merged_with_the_engine(ctx, p
     assert history.history(reader, ann, chat_id, None, None, 3)[0] == sent[-3:]  # tail: sent[5:]
     liked = sent[7]
     with NoRefresh(ctx):
-        likes.like(reader, bob, int(liked["id"]))
+        reactions.like(reader, bob, int(liked["id"]))
         assert engine_copy(reader, chat_id, liked)["liked_by"] == []
         # sent[5..7] are below the cursor in the tail: too few, so the engine's page is
         # merged in, and the tail's copy of sent[7] (liked) must win over the engine's.
@@ -152,13 +152,13 @@ def test_a_like_before_the_chats_tail_is_loaded_is_not_lost_by_the_load(ctx, peo
     ann, bob = people["ann"], people["bob"]
     liked = sent[2]
     with NoRefresh(ctx):
-        assert likes.like(reader, bob, int(liked["id"]))["liked_by"] == [bob["id"]]
+        assert reactions.like(reader, bob, int(liked["id"]))["liked_by"] == [bob["id"]]
         assert engine_copy(reader, chat_id, liked)["liked_by"] == []
         page, _ = history.history(reader, ann, chat_id, None, None, 50)
         assert ids(page) == ids(sent)
         assert page[2]["liked_by"] == [bob["id"]], "the like is in the process's copy"
         # ... and liking again is the no-op it should be, not a second like.
-        assert likes.like(reader, bob, int(liked["id"]))["liked_by"] == [bob["id"]]
+        assert reactions.like(reader, bob, int(liked["id"]))["liked_by"] == [bob["id"]]
 
 
 # ---------------------------------------------------------------------------- the Tail

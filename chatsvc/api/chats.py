@@ -3,7 +3,7 @@ from flask import Blueprint
 
 from chatsvc.api import schemas as s
 from chatsvc.api.base import ctx, endpoint, load_args, load_json, me
-from chatsvc.chat import chats, history as chat_history, reads, send as chat_send
+from chatsvc.chat import chats, history as chat_history, reads, send as chat_send, settings
 from chatsvc.ids import parse_id
 
 bp = Blueprint("chats", __name__)
@@ -62,3 +62,10 @@ def read(chat_id):
     data = load_json(s.ReadIn())
     reads.mark_read(ctx(), me(), chat_id, parse_id(data["message_id"]))
     return "", 204
+
+
+@bp.put("/api/chats/<chat_id>/settings")
+@endpoint("The caller's own settings of a chat (mute, notify)", body=s.SettingsIn, response=s.ChatOut)
+def update_settings(chat_id):
+    data = load_json(s.SettingsIn())
+    return settings.update_settings(ctx(), me(), chat_id, data["muted"], data["notify"])

@@ -11,7 +11,7 @@ from typing import Callable
 from marshmallow import Schema, ValidationError, fields
 
 from chatsvc.api import schemas as s
-from chatsvc.chat import deletion, edits, reactions, reads, send
+from chatsvc.chat import deletion, edits, reactions, reads, send, typing
 from chatsvc.errors import BadRequest
 from chatsvc.ids import parse_id
 from chatsvc.wire import Id
@@ -24,6 +24,10 @@ class SendFrame(s.SendIn):
 
 class LikeFrame(s.Request):
     message_id = Id(required=True)
+
+
+class TypingFrame(s.Request):
+    chat_id = Id(required=True)
 
 
 class EditFrame(s.EditIn):
@@ -76,6 +80,11 @@ def _unreact(ctx, user, data):
     return {"type": "ok"}
 
 
+def _typing(ctx, user, data):
+    typing.typing(ctx, user, data["chat_id"])
+    return None   # no answer (PROTOCOL.md); a failure still answers with an error
+
+
 def _read(ctx, user, data):
     reads.mark_read(ctx, user, data["chat_id"], parse_id(data["message_id"]))
     return {"type": "ok"}
@@ -124,6 +133,7 @@ COMMANDS = {
     "edit": (EditFrame(), _edit, "message_id"),
     "react": (ReactFrame(), _react, "message_id"),
     "unreact": (ReactFrame(), _unreact, "message_id"),
+    "typing": (TypingFrame(), _typing, None),
 }
 
 

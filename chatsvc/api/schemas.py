@@ -3,7 +3,7 @@
 Request schemas validate and load; response schemas document the shapes for OpenAPI
 (responses are built by chat/views.py and returned as they are).
 """
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 
 from chatsvc.wire import Body, Id, client_msg_id, username
 
@@ -63,6 +63,14 @@ class SendIn(Request):
     client_msg_id = client_msg_id()
     thread_id = Id(load_default=None, allow_none=True)
     also_in_chat = fields.Boolean(load_default=False)
+
+
+class SettingsIn(Request):
+    muted = fields.Boolean(load_default=None)
+    notify = fields.String(load_default=None, validate=validate.OneOf(["all", "mentions", "none"]))
+
+    class Meta:
+        unknown = RAISE   # a setting this server does not know is a mistake, not a newer client
 
 
 class EditIn(Request):
@@ -175,7 +183,10 @@ class ChatOut(Schema):
     created_at = fields.String()
     last_message = fields.Nested(MessageOut, allow_none=True)
     unread_count = fields.Integer()
+    mention_count = fields.Integer()
     reads = fields.Dict(keys=fields.String(), values=fields.String())
+    muted = fields.Boolean()
+    notify = fields.String(validate=validate.OneOf(["all", "mentions", "none"]))
 
 
 class ChatsOut(Schema):

@@ -18,6 +18,7 @@ class ChatContext:
         self.teams = TeamStates(engine, config.tail_size)
         self.tokens: dict[str, tuple[str, str]] = {}  # token hash -> (user id, team id)
         self.send_limits: dict[str, TokenBucket] = {}  # sender id -> her bucket
+        self.typing_seen: dict[tuple, float] = {}       # (user, chat) -> last typing event
         self.sender = MessageSender(self)
 
     def new_id(self) -> str:

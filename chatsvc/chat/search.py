@@ -135,7 +135,8 @@ def resolve(parsed: SearchQuery, state, viewer_id: str, *, by_score: bool,
         team_id=state.id, viewer_id=viewer_id, chat_ids=tuple(sorted(visible)),
         text=TextMatch(parsed.words, parsed.phrases, parsed.excluded_words, parsed.excluded_phrases),
         sender_ids=None if sender_ids is None else tuple(sender_ids), mine=parsed.is_mine,
-        has_like=parsed.has_like, created_from=lower, created_until=upper,
+        mentioned=parsed.is_mentioned, has_like=parsed.has_like, has_reaction=parsed.has_reaction,
+        thread=parsed.is_thread, edited=parsed.is_edited, created_from=lower, created_until=upper,
         by_score=by_score, recency_origin=recency_origin)
 
 

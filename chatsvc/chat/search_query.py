@@ -6,7 +6,8 @@ and chats, and store/search.py turns the result into the engine's query.
 
 Syntax (terms combine with AND, separated by whitespace):
   word  "exact phrase"  -word  -"phrase"  from:<username>  in:<chat_id>  with:<username>
-  before:YYYY-MM-DD  after:YYYY-MM-DD  on:YYYY-MM-DD  has:like  is:mine
+  before:YYYY-MM-DD  after:YYYY-MM-DD  on:YYYY-MM-DD  has:like|reaction
+  is:mine|mentioned|thread|edited
 Only the known operator names (any case) followed by ':' are operators; every other token,
 ``https://x.org/a``, ``12:30``, ``HTTP/2``, ``--force``, is a plain word kept intact.
 """
@@ -48,6 +49,10 @@ class SearchQuery:
     on: date | None = None
     has_like: bool = False
     is_mine: bool = False
+    has_reaction: bool = False
+    is_mentioned: bool = False
+    is_thread: bool = False
+    is_edited: bool = False
 
     @property
     def has_text(self) -> bool:
@@ -118,10 +123,19 @@ def _parse_date(op: str, value: str) -> date:
         raise _bad(f"{op}: needs a date YYYY-MM-DD, got {value!r}") from None
 
 
-def _parse_flag(op: str, value: str, allowed: str) -> None:
-    """``has:like`` / ``is:mine``: the only value each accepts (any case)."""
-    if value.lower() != allowed:
-        raise _bad(f"{op}: only accepts {op}:{allowed}, got {value!r}")
+# The values of has: and is: (any case), and the SearchQuery flag each sets.
+FLAGS = {"has": {"like": "has_like", "reaction": "has_reaction"},
+         "is": {"mine": "is_mine", "mentioned": "is_mentioned", "thread": "is_thread",
+                "edited": "is_edited"}}
+
+
+def _parse_flag(op: str, value: str) -> str:
+    """The SearchQuery flag of ``has:value`` / ``is:value``."""
+    flag = FLAGS[op].get(value.lower())
+    if flag is None:
+        allowed = ", ".join(f"{op}:{v}" for v in FLAGS[op])
+        raise _bad(f"{op}: only accepts {allowed}, got {value!r}")
+    return flag
 
 
 class _Builder:
@@ -132,7 +146,7 @@ class _Builder:
             "words", "phrases", "excluded_words", "excluded_phrases",
             "from_users", "in_chats", "with_users")}
         self.dates = {"before": [], "after": [], "on": []}
-        self.flags = {"has_like": False, "is_mine": False}
+        self.flags = {flag: False for values in FLAGS.values() for flag in values.values()}
 
     def add(self, name: str, value: str) -> None:
         if value not in self.lists[name]:
@@ -146,12 +160,8 @@ class _Builder:
             self.add("in_chats", _parse_chat_id(op, value))
         elif op in self.dates:
             self.dates[op].append(_parse_date(op, value))
-        elif op == "has":
-            _parse_flag(op, value, "like")
-            self.flags["has_like"] = True
-        else:
-            _parse_flag(op, value, "mine")
-            self.flags["is_mine"] = True
+        else:   # has: or is:
+            self.flags[_parse_flag(op, value)] = True
 
     def result(self) -> SearchQuery:
         ons = set(self.dates["on"])
@@ -197,8 +207,8 @@ def parse_query(text: str) -> SearchQuery:
     Raises BadRequest (code bad_request, fields={"q": ...}) naming the operator at fault for:
     an empty query, more than 1,000 characters or 50 terms, an unclosed quote or empty
     phrase, a lone '-', a negated operator (``-from:x``), a bad username (from:/with:), a
-    non-numeric chat id (in:), a bad date (before:/after:/on:), a value other than ``like``
-    for has: or ``mine`` for is:, and date operators leaving an empty range.
+    non-numeric chat id (in:), a bad date (before:/after:/on:), a value has: or is: does not
+    take (see FLAGS), and date operators leaving an empty range.
     Repeated before:/after: keep the tightest day; repeated on: must agree.
     ``-word`` excludes; ``--word`` (a CLI flag, say) is a plain word.
     """

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from gevent.event import AsyncResult
 
 from chatsvc.chat.lookup import find_message, message_for_member
+from chatsvc.chat.mentions import mentioned_ids
 from chatsvc.chat.views import message_view
 from chatsvc.errors import BadRequest, NotFound, RateLimited, Unavailable
 from chatsvc.ids import id_time
@@ -44,7 +45,8 @@ def send_message(ctx: ChatContext, me: dict, chat_id: str, body: str, client_msg
     chat = state.chat_for_member(chat_id, me["id"])
     ctx.teams.tail(state, chat_id)  # loaded first, so the new message joins it
     root = None if thread_id is None else thread_root(ctx, state, chat, me, thread_id)
-    doc, created = ctx.sender.send(state, chat, me, body, client_msg_id, root, also_in_chat)
+    mentions = mentioned_ids(body, chat, state.by_username, me["id"])
+    doc, created = ctx.sender.send(state, chat, me, body, client_msg_id, root, also_in_chat, mentions)
     if doc["chat_id"] != chat_id:
         raise BadRequest("this client_msg_id was already used in another chat",
                          {"client_msg_id": ["already used in another chat"]})
@@ -102,7 +104,8 @@ class MessageSender:
         self._uncertain: set[str] = set()
 
     def send(self, state, chat: dict, sender: dict, body: str, client_msg_id: str,
-             root: dict | None = None, also_in_chat: bool = False) -> tuple[dict, bool]:
+             root: dict | None = None, also_in_chat: bool = False,
+             mentions: list[str] = ()) -> tuple[dict, bool]:
         """(stored message doc, created). Blocks until the engine has it. ``root``: the
         thread root this message replies to (its summary is updated in the same bulk)."""
         key = message_store.idempotency_key(sender["id"], client_msg_id)
@@ -124,6 +127,8 @@ class MessageSender:
             }
             if root is not None:
                 doc.update(thread_id=root["id"], also_in_chat=bool(also_in_chat))
+            if mentions:
+                doc["mentions"] = list(mentions)
             result = self._store(Outgoing(state, chat, doc, key, root))
             done.set(result)
             return result

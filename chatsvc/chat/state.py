@@ -87,6 +87,7 @@ class TeamState:
     chats: dict[str, dict] = field(default_factory=dict)
     member_chats: dict[str, set] = field(default_factory=dict)  # user -> current chat ids
     reads: dict[str, dict] = field(default_factory=dict)        # chat -> {user: message id}
+    settings: dict[str, dict] = field(default_factory=dict)     # chat -> {user: {muted, notify}}
     tails: dict[str, Tail] = field(default_factory=dict)
 
     @property
@@ -176,6 +177,9 @@ class TeamStates:
             state.put_chat(chat)
         for read in chat_store.reads_of_team(engine, team_id):
             state.reads.setdefault(read["chat_id"], {})[read["user_id"]] = read["message_id"]
+        for item in chat_store.settings_of_team(engine, team_id):
+            state.settings.setdefault(item["chat_id"], {})[item["user_id"]] = {
+                "muted": bool(item.get("muted")), "notify": item.get("notify")}
         return state
 
     def remember_message(self, message_id: int, chat_id: str, limit: int = 200_000):

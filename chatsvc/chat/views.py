@@ -42,7 +42,7 @@ def message_view(doc: dict, viewer_id: str) -> dict | None:
         "last_reply_at": doc.get("last_reply_at"),
         "reply_user_ids": list(doc.get("reply_user_ids", ())),
         "reactions": [] if deleted else reactions_view(doc),
-        "mentions": [],
+        "mentions": list(doc.get("mentions", ())),
         "files": [],
     }
 
@@ -73,6 +73,31 @@ def unread_count(tail: Tail, read_id: int, viewer_id: str) -> int:
     return count
 
 
+NOTIFY = ("all", "mentions", "none")
+
+
+def settings_view(state: TeamState, chat: dict, viewer_id: str) -> dict:
+    """{muted, notify}: the viewer's own, or the defaults (like Slack: every message of a
+    direct chat notifies, in a group only mentions)."""
+    mine = state.settings.get(chat["id"], {}).get(viewer_id) or {}
+    default = "all" if chat["kind"] == "direct" else "mentions"
+    notify = mine.get("notify") if mine.get("notify") in NOTIFY else default
+    return {"muted": bool(mine.get("muted")), "notify": notify}
+
+
+def mention_count(tail: Tail, read_id: int, viewer_id: str) -> int:
+    """The viewer's unread messages that mention her (thread replies included: a mention
+    calls her wherever it is). A lower bound when the marker is older than the tail."""
+    count = 0
+    for doc in reversed(tail.messages):
+        if doc["id"] <= read_id:
+            break
+        if viewer_id in doc.get("mentions", ()) and not doc.get("deleted") \
+                and viewer_id not in doc.get("hidden_for", ()):
+            count += 1
+    return count
+
+
 def chat_view(state: TeamState, chat: dict, tail: Tail, viewer_id: str) -> dict:
     reads = state.reads.get(chat["id"], {})
     return {
@@ -84,6 +109,8 @@ def chat_view(state: TeamState, chat: dict, tail: Tail, viewer_id: str) -> dict:
         "created_at": chat["created_at"],
         "last_message": _last_visible(tail, viewer_id),
         "unread_count": unread_count(tail, reads.get(viewer_id, 0), viewer_id),
+        "mention_count": mention_count(tail, reads.get(viewer_id, 0), viewer_id),
+        **settings_view(state, chat, viewer_id),
         "reads": {uid: str(mid) for uid, mid in reads.items() if uid in chat["member_ids"]},
     }
 

@@ -107,9 +107,10 @@ def check(filters: Filters) -> Checked:
             out.search = parse_query(filters.query)
         except BadRequest as exc:
             raise bad_filter(f"--query: {exc.message.removeprefix('invalid search query: ')}") from None
-        if out.search.is_mine:
-            raise bad_filter("--query: is:mine has no meaning in an export (there is no 'me'); "
-                             "use from:<username> or --user")
+        for flag, op in (("is_mine", "is:mine"), ("is_mentioned", "is:mentioned")):
+            if getattr(out.search, flag):
+                raise bad_filter(f"--query: {op} has no meaning in an export (there is no 'me'); "
+                                 "use from:<username> or --user")
     return out
 
 
@@ -145,7 +146,7 @@ def resolve(filters: Filters, checked: Checked, team) -> Scope:
                           if _ever_members(chat) & {u["id"] for u in users}})
 
     senders = None
-    has_like = False
+    flags = {}
     text = TextMatch()
     lower, upper, until_inclusive = checked.since, checked.until, checked.until_inclusive
     q = checked.search
@@ -160,7 +161,8 @@ def resolve(filters: Filters, checked: Checked, team) -> Scope:
             chat_sets.append({cid for cid, chat in team.chats.items() if uid in _ever_members(chat)})
         if q.from_users:
             senders = tuple(_user(team, "--query from:", name)["id"] for name in q.from_users)
-        has_like = q.has_like
+        flags = {"has_like": q.has_like, "has_reaction": q.has_reaction, "thread": q.is_thread,
+                 "edited": q.is_edited}
         day_lo, day_hi = date_bounds(q)
         if day_lo and (lower is None or _day_start(day_lo) > lower):
             lower = _day_start(day_lo)
@@ -172,6 +174,6 @@ def resolve(filters: Filters, checked: Checked, team) -> Scope:
     for s in chat_sets:
         chat_ids &= s
     match = ExportMatch(team_id=team.team["id"], chat_ids=tuple(sorted(chat_ids)) if chat_sets else None,
-                        sender_ids=senders, has_like=has_like, since=lower, until=upper,
+                        sender_ids=senders, **flags, since=lower, until=upper,
                         until_inclusive=until_inclusive, text=text)
     return Scope(match=match, chat_ids=sorted(chat_ids))

@@ -42,8 +42,9 @@ class Command(Protocol):
         message they change) run one after another, in the order they came; None: no
         order with any other frame."""
 
-    def __call__(self, user: dict, frame: dict) -> dict:
-        """The answer frame (``ref`` is added by the gateway); ChatError for a refusal."""
+    def __call__(self, user: dict, frame: dict) -> dict | None:
+        """The answer frame (``ref`` is added by the gateway), None for no answer;
+        ChatError for a refusal."""
 
 
 class Gateway:
@@ -158,7 +159,9 @@ class Gateway:
 
     def _run(self, conn, command: Command, kind, ref, frame):
         try:
-            self._answer(conn, command(conn.user, frame), ref)
+            answer = command(conn.user, frame)
+            if answer is not None:
+                self._answer(conn, answer, ref)
         except ChatError as exc:
             self._error(conn, exc, ref)
         except ConnectionClosed:

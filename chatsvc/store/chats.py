@@ -31,3 +31,16 @@ def read_marker_op(engine: Engine, team_id: str, chat_id: str, user_id: str,
 def reads_of_team(engine: Engine, team_id: str) -> list[dict]:
     return list(scan(engine, engine.index("reads"), {"term": {"team_id": team_id}},
                      ("chat_id", "user_id")))
+
+
+def settings_op(engine: Engine, team_id: str, chat_id: str, user_id: str, muted: bool,
+                notify: str, updated_at: str) -> Op:
+    """A member's settings of a chat, written whole (only she changes them)."""
+    return Op("index", engine.index("settings"), f"{chat_id}:{user_id}", {
+        "chat_id": chat_id, "team_id": team_id, "user_id": user_id, "muted": muted,
+        "notify": notify, "updated_at": updated_at})
+
+
+def settings_of_team(engine: Engine, team_id: str) -> list[dict]:
+    return list(scan(engine, engine.index("settings"), {"term": {"team_id": team_id}},
+                     ("chat_id", "user_id")))

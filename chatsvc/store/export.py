@@ -27,7 +27,7 @@ from datetime import datetime
 from chatsvc.ids import format_time
 from chatsvc.store.engine import Engine, NotFoundError, TransportError
 from chatsvc.store.search import (DELETED_PHRASE_FIELD, DELETED_TEXT_FIELDS, TEXT_FIELDS, TextMatch,
-                                  phrase_clause, text_clauses, word_clause)
+                                  flag_clauses, phrase_clause, text_clauses, word_clause)
 
 KEEP_ALIVE = "5m"
 SORT = [{"chat_id": "asc"}, {"id": "asc"}]
@@ -51,6 +51,9 @@ class ExportMatch:
     chat_ids: tuple[str, ...] | None = None
     sender_ids: tuple[str, ...] | None = None
     has_like: bool = False
+    has_reaction: bool = False
+    thread: bool = False
+    edited: bool = False
     since: datetime | None = None
     until: datetime | None = None
     until_inclusive: bool = True
@@ -71,8 +74,8 @@ def export_query(m: ExportMatch) -> dict:
     clauses = [{"term": {"team_id": m.team_id}}]
     if m.sender_ids is not None:
         clauses.append({"terms": {"sender_id": list(m.sender_ids)}})
-    if m.has_like:
-        clauses.append({"exists": {"field": "liked_by"}})
+    clauses += flag_clauses(has_like=m.has_like, has_reaction=m.has_reaction, thread=m.thread,
+                            edited=m.edited)
     if m.since or m.until:
         bounds = {"gte": format_time(m.since)} if m.since else {}
         if m.until:

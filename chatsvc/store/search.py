@@ -54,7 +54,9 @@ class TextMatch:
 class MessageQuery:
     """One user's search, resolved. Every part narrows (AND). ``chat_ids``: the chats the
     viewer may see now, already narrowed by in:/with: (empty matches nothing).
-    ``sender_ids``: any of them sent it (None: anyone). ``mine``: the viewer sent it.
+    ``sender_ids``: any of them sent it (None: anyone). ``mine``: the viewer sent it;
+    ``mentioned``: it mentions her. ``has_reaction``: any reaction, the like included;
+    ``thread``: a thread reply or a root with replies; ``edited``: edited since sent.
     Days are UTC: ``created_from`` inclusive, ``created_until`` exclusive. ``by_score``:
     rank by text score blended with recency around ``recency_origin`` (an RFC 3339 time,
     the same on every page of one search); otherwise newest first."""
@@ -64,7 +66,11 @@ class MessageQuery:
     text: TextMatch = TextMatch()
     sender_ids: tuple[str, ...] | None = None
     mine: bool = False
+    mentioned: bool = False
     has_like: bool = False
+    has_reaction: bool = False
+    thread: bool = False
+    edited: bool = False
     created_from: date | None = None
     created_until: date | None = None
     by_score: bool = False
@@ -82,6 +88,24 @@ def day_range(lower: date | None, upper: date | None) -> list:
     bounds = {"gte": _midnight(lower)} if lower else {}
     bounds.update({"lt": _midnight(upper)} if upper else {})
     return [{"range": {"created_at": bounds}}]
+
+
+def flag_clauses(*, has_like=False, has_reaction=False, thread=False, edited=False) -> list:
+    """Filters for has:like, has:reaction, is:thread, is:edited (shared with the export)."""
+    out = []
+    if has_like:
+        out.append({"exists": {"field": "liked_by"}})
+    if has_reaction:
+        out.append({"bool": {"should": [{"exists": {"field": "liked_by"}},
+                                        {"exists": {"field": "reactions.emoji"}}],
+                             "minimum_should_match": 1}})
+    if thread:
+        out.append({"bool": {"should": [{"exists": {"field": "thread_id"}},
+                                        {"range": {"reply_count": {"gt": 0}}}],
+                             "minimum_should_match": 1}})
+    if edited:
+        out.append({"exists": {"field": "edited_at"}})
+    return out
 
 
 def word_clause(word: str, fields=TEXT_FIELDS) -> dict:
@@ -124,8 +148,10 @@ def message_query(q: MessageQuery) -> dict:
         filters.append({"terms": {"sender_id": list(q.sender_ids)}})
     if q.mine:
         filters.append({"term": {"sender_id": q.viewer_id}})
-    if q.has_like:
-        filters.append({"exists": {"field": "liked_by"}})
+    if q.mentioned:
+        filters.append({"term": {"mentions": q.viewer_id}})
+    filters += flag_clauses(has_like=q.has_like, has_reaction=q.has_reaction, thread=q.thread,
+                            edited=q.edited)
     filters += day_range(q.created_from, q.created_until)
     must, excluded = text_clauses(q.text)
     boolean = {"filter": filters, "must_not": must_not + excluded}
