@@ -61,6 +61,7 @@ def test_summary_counts_users_chats_messages_and_mapped_features(imported):
     assert "chats: 4 created" in out
     assert f"messages: {slack_export.EXPECTED_MESSAGES} imported, 0 already there" in out
     for feature in ("likes (+1 reactions): 1", "emoji reactions: 2", "custom emoji reactions (as text): 1",
+                    "reactions of users not in users.json (dropped): 1",
                     "thread replies (in their thread): 3", "thread replies also sent to the channel: 1",
                     "thread replies whose root is not in the export (as text): 1",
                     "thread roots (with their reply summary): 1",

@@ -229,23 +229,29 @@ def map_message(msg: dict, ts: int, conv_id: str, names: dict[str, str], channel
             lines.append(f"[reply in a thread started {_when(root_ts)}]" if root_ts
                          else "[reply in a thread]")
             features.append("thread replies whose root is not in the export (as text)")
-    liked_by, reactions, others = [], {}, []
+    liked_by, reactions, others, dropped = [], {}, [], False
     for r in msg.get("reactions") or ():
         if not isinstance(r, dict) or not isinstance(r.get("name"), str):
             continue
         users = [u for u in r.get("users") or () if isinstance(u, str)]
         unicode = unicode_emoji(r["name"])
-        if unicode == LIKE:
-            liked_by.extend(u for u in users if u in names and u not in liked_by)
-            features.append("likes (+1 reactions)")
-        elif unicode is not None:
-            reactors = reactions.setdefault(unicode, [])
-            reactors.extend(u for u in users if u in names and u not in reactors)
-            features.append("emoji reactions")
-        else:
+        if unicode is None:   # a custom workspace emoji: no Unicode form
             who = " ".join("@" + names.get(u, u) for u in users)
             extra = max(0, int(r.get("count") or 0) - len(users)) if isinstance(r.get("count"), int) else 0
             others.append(f":{r['name']}: {who}" + (f" +{extra}" if extra else ""))
+            continue
+        reactors = liked_by if unicode == LIKE else reactions.setdefault(unicode, [])
+        for u in users:
+            if u not in names:
+                dropped = True
+            elif u not in reactors:
+                reactors.append(u)
+    if liked_by:
+        features.append("likes (+1 reactions)")
+    if any(reactions.values()):
+        features.append("emoji reactions")
+    if dropped:
+        features.append("reactions of users not in users.json (dropped)")
     if others:
         lines.append("[reactions: " + "; ".join(others) + "]")
         features.append("custom emoji reactions (as text)")
