@@ -20,8 +20,9 @@ def register(group, app):
         """Import a Slack workspace export (the .zip from Slack's admin export).
 
         Users, channels, private channels, DMs and group DMs with their members and former
-        members, and every message with its original time, likes (+1 reactions), other
-        reactions, thread replies, edits and files (as text and links). The whole archive
+        members, and every message with its original time, threads (replies, broadcast
+        replies, the roots' summaries), likes (+1 reactions), emoji reactions (custom emoji
+        as text), edit times, and files (as links). The whole archive
         is checked before anything is written; a second run of the same export adds
         nothing. Start (or restart) the server after the import: a server that has already
         served the team keeps its earlier view of the team's users and chats until it restarts.

@@ -1,8 +1,8 @@
 """Slack import benchmark: ``scripts/bench import [--messages 1000000] [--keep-zip PATH]``.
 
 Generates a Slack workspace export of N messages (fixed seed: 200 users, 40 channels, 60
-DMs over the year 2025; bodies from scripts/corpus.py, with the odd reaction, thread reply
-and file), then imports it with chatsvc's importer (chatsvc.chat.slack_import.import_slack,
+DMs over the year 2025; bodies from scripts/corpus.py, with the odd reaction (emoji, likes,
+skin tones), thread reply (some also in the channel), edit and file), then imports it with chatsvc's importer (chatsvc.chat.slack_import.import_slack,
 what ``scripts/import slack`` runs, minus the process start-up) into a fresh index prefix,
 and reports messages/s: of the whole import (checking the archive included) and of the
 write pass alone. The prefix is removed afterwards unless --keep-prefix.
@@ -65,16 +65,28 @@ def generate(path: str, n: int, seed: int = 11) -> int:
         for (folder, members), count in zip(convs, counts):
             times = sorted(rng.randrange(0, YEAR * 1_000_000) for _ in range(count))
             by_day: dict[str, list] = {}
+            recent: list[dict] = []   # the conversation's latest top-level messages: roots to reply to
             for t in times:
                 us = START * 1_000_000 + t
                 msg = {"type": "message", "user": rng.choice(members), "text": make_body(rng, names, names),
                        "ts": f"{us // 1_000_000}.{us % 1_000_000:06d}"}
                 r = rng.random()
                 if r < 0.05:
-                    msg["reactions"] = [{"name": rng.choice(["+1", "tada", "eyes"]),
+                    msg["reactions"] = [{"name": rng.choice(["+1", "tada", "eyes", "heart", "+1::skin-tone-3"]),
                                          "users": rng.sample(members, min(2, len(members))), "count": 2}]
                 elif r < 0.06:
                     msg["files"] = [{"id": "F1", "name": "report.pdf", "url_private": "https://files.example.com/report.pdf"}]
+                elif r < 0.10 and recent:   # a thread reply, now and then also sent to the channel
+                    root = rng.choice(recent)
+                    root["thread_ts"] = root["ts"]
+                    root["reply_count"] = root.get("reply_count", 0) + 1
+                    msg["thread_ts"] = root["ts"]
+                    if r < 0.065:
+                        msg["subtype"] = "thread_broadcast"
+                elif r < 0.105:
+                    msg["edited"] = {"user": msg["user"], "ts": f"{us // 1_000_000 + 60}.000000"}
+                if "thread_ts" not in msg:
+                    recent = (recent + [msg])[-20:]
                 day = time.strftime("%Y-%m-%d", time.gmtime(us // 1_000_000))
                 by_day.setdefault(day, []).append(msg)
             for day, msgs in by_day.items():
@@ -90,7 +102,7 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", action="store_true", help="profile the import with pyinstrument")
     args = parser.parse_args(argv)
     config = Config.from_env(os.environ)
-    path = args.zip or os.path.join(tempfile.gettempdir(), f"bench-slack-{args.messages}.zip")
+    path = args.zip or os.path.join(tempfile.gettempdir(), f"bench-slack-v2-{args.messages}.zip")
     if not os.path.exists(path):
         t = time.monotonic()
         generate(path, args.messages)

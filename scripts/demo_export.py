@@ -5,8 +5,9 @@
 A pure function of (seed, now): six people and eight weeks of coherent, handwritten
 conversations before ``now``, templated over the days: stand-ups every weekday, the
 platform team's work (deploys, reviews, flaky tests, with code and links), an incident with
-its timeline, the v2.3 release, lunch, direct messages, a German and a Chinese thread, a
-member who leaves a channel, likes (+1) and other reactions, threads, edits and files.
+its timeline (a thread), the v2.3 release (its launch thread), lunch, direct messages, a
+German and a Chinese thread, a member who leaves a channel, likes (+1) and emoji reactions
+(skin tones included), threads (some replies also sent to the channel), edits and files.
 """
 import argparse
 import json
@@ -90,21 +91,21 @@ CHINESE = [("carol", "这周五的团队聚餐定在哪家餐厅？"),
            ("carol", "好主意！我来订位，大概六个人。"),
            ("dave", "记得要一个不辣的菜，Frank 不太能吃辣。"),
            ("carol", "没问题，已经订好了，晚上七点。")]
-INCIDENT = [  # minutes after the start, who, text
-    (0, "dave", "<!here> search-api p99 latency is at 2.3s and climbing, error rate 4%. Starting an incident"),
-    (1, "alice", "I'm incident commander. Dave, you're on investigation; Bob, comms please"),
-    (2, "bob", "on comms. Status page updated: https://status.example.com/incidents/417"),
-    (4, "dave", "errors are all from one node: search-3. Heap at 97%"),
-    (6, "carol", "a reindex job started 20 minutes ago on that node"),
-    (7, "alice", "pause the reindex job"),
-    (9, "carol", "paused. `POST /_tasks/reindex-8812/_cancel` returned ok"),
-    (12, "dave", "heap is coming down: 81%. p99 at 900ms"),
-    (15, "dave", "p99 back to 140ms, error rate 0.1%"),
-    (16, "bob", "status page: monitoring"),
-    (30, "alice", "stable for 15 minutes. Resolving. Timeline and follow-ups in the postmortem doc"),
-    (31, "bob", "status page: resolved :white_check_mark:"),
-    (45, "alice", "postmortem draft: https://docs.example.com/postmortems/417 - root cause: reindex jobs are not throttled"),
-    (50, "carol", "follow-up PLAT-2291: throttle reindex jobs to 20% of the heap"),
+INCIDENT = [  # minutes after the start, who, text, where: the channel, the thread of the first, or both
+    (0, "dave", "<!here> search-api p99 latency is at 2.3s and climbing, error rate 4%. Starting an incident", "chat"),
+    (1, "alice", "I'm incident commander. Dave, you're on investigation; Bob, comms please", "chat"),
+    (2, "bob", "on comms. Status page updated: https://status.example.com/incidents/417", "chat"),
+    (4, "dave", "errors are all from one node: search-3. Heap at 97%", "thread"),
+    (6, "carol", "a reindex job started 20 minutes ago on that node", "thread"),
+    (7, "alice", "pause the reindex job", "thread"),
+    (9, "carol", "paused. `POST /_tasks/reindex-8812/_cancel` returned ok", "thread"),
+    (12, "dave", "heap is coming down: 81%. p99 at 900ms", "thread"),
+    (15, "dave", "p99 back to 140ms, error rate 0.1%", "both"),
+    (16, "bob", "status page: monitoring", "chat"),
+    (30, "alice", "stable for 15 minutes. Resolving. Timeline and follow-ups in the postmortem doc", "both"),
+    (31, "bob", "status page: resolved :white_check_mark:", "chat"),
+    (45, "alice", "postmortem draft: https://docs.example.com/postmortems/417 - root cause: reindex jobs are not throttled", "thread"),
+    (50, "carol", "follow-up PLAT-2291: throttle reindex jobs to 20% of the heap", "thread"),
 ]
 RELEASE = [
     (0, "alice", "kicking off v2.3. Checklist: https://docs.example.com/releases/v2.3"),
@@ -117,6 +118,17 @@ RELEASE = [
     (4, "alice", "release notes draft: https://docs.example.com/releases/v2.3-notes"),
     (6, "carol", "v2.3.0 is live :rocket:"),
     (6, "alice", "great work everyone. Retro on Monday"),
+]
+
+
+REACTIONS = ["eyes", "heart", "joy", "raised_hands", "white_check_mark", "+1::skin-tone-2", "+1::skin-tone-4",
+             "rocket", "100"]
+
+RELEASE_THREAD = [  # replies to "v2.3.0 is live": minutes after it, who, text, also in the channel
+    (3, "erin", "smoke tests pass on prod, the CSV export fix is confirmed", False),
+    (8, "alice", "release notes published: https://docs.example.com/releases/v2.3-notes", True),
+    (15, "carol", "dashboards are calm, no new errors since the rollout", False),
+    (22, "erin", "closing the QA tracker for v2.3 :white_check_mark:", False),
 ]
 
 
@@ -136,12 +148,29 @@ class Builder:
             micro += 1
         self.used.add((folder, int(when.timestamp()), micro))
         msg = {"type": "message", "user": ID[who], "text": text, "ts": _ts(when, micro), **extra}
-        if self.rng.random() < 0.07:
+        r = self.rng.random()
+        if r < 0.10:
             others = [u for _, u, _ in PEOPLE if u != who]
-            likers = self.rng.sample(others, self.rng.randint(1, 3))
-            msg["reactions"] = [{"name": "+1", "users": [ID[u] for u in likers], "count": len(likers)}]
+            people = self.rng.sample(others, self.rng.randint(1, 3))
+            name = "+1" if r < 0.07 else self.rng.choice(REACTIONS)
+            msg["reactions"] = [{"name": name, "users": [ID[u] for u in people], "count": len(people)}]
         self.folders.setdefault(folder, []).append(msg)
         return msg
+
+    def reply(self, root: dict, folder: str, when: datetime, who: str, text: str, broadcast: bool = False) -> dict:
+        """A reply in ``root``'s thread (``broadcast``: also sent to the channel)."""
+        extra = {"thread_ts": root["ts"], **({"subtype": "thread_broadcast"} if broadcast else {})}
+        msg = self.post(folder, when, who, text, **extra)
+        root["thread_ts"] = root["ts"]
+        root["reply_count"] = root.get("reply_count", 0) + 1
+        root.setdefault("reply_users", [])
+        if msg["user"] not in root["reply_users"]:
+            root["reply_users"].append(msg["user"])
+        return msg
+
+    @staticmethod
+    def edit(msg: dict, when: datetime):
+        msg["edited"] = {"user": msg["user"], "ts": _ts(when)}
 
 
 def _fill(template: str, slots: dict) -> str:
@@ -169,20 +198,16 @@ def build(now: datetime, seed: int = 2026) -> dict:
         return day + timedelta(hours=hour, minutes=minute, seconds=rng.randint(0, 59))
 
     def script(folder, day, lines, people, hour, minute=0, thread=False):
+        """``thread``: the first line is the root, the others its replies."""
         s = slots(people)
         t = at(day, hour, minute)
         root = None
         for i, (who, text) in enumerate(lines):
-            extra = {}
             if thread and root is not None:
-                extra["thread_ts"] = root["ts"]
-            msg = b.post(folder, t, _fill(who, s), _fill(text, s), **extra)
-            if thread and root is None:
-                root = msg
+                b.reply(root, folder, t, _fill(who, s), _fill(text, s))
+            else:
+                root = b.post(folder, t, _fill(who, s), _fill(text, s))
             t += timedelta(minutes=rng.randint(1, 6), seconds=rng.randint(0, 59))
-        if thread and root is not None:
-            root["thread_ts"] = root["ts"]
-            root["reply_count"] = len(lines) - 1
 
     platform = ["alice", "bob", "carol", "dave"]
     for day in days:
@@ -198,7 +223,8 @@ def build(now: datetime, seed: int = 2026) -> dict:
                 b.post("platform", at(day, 9, 30 + 2 * i), who,
                        f"*Stand-up* Yesterday: {done}. Today: {nxt}. Blockers: {blocker}")
             for hour in rng.sample([10, 10, 11, 12, 13, 14, 15, 16, 17], rng.randint(7, 9)):
-                script("platform", day, rng.choice(DISCUSSIONS), rng.sample(platform, 4), hour, rng.randint(0, 40))
+                script("platform", day, rng.choice(DISCUSSIONS), rng.sample(platform, 4), hour, rng.randint(0, 40),
+                       thread=rng.random() < 0.2)
             people = rng.sample([n for _, n, _ in PEOPLE], 4)
             script("lunch", day, rng.choice(LUNCH), people, 11, rng.randint(30, 55))
             for dm, a, c in rng.sample(DMS, 4):
@@ -212,15 +238,20 @@ def build(now: datetime, seed: int = 2026) -> dict:
     incident_day = next(d for d in reversed(weekdays) if d <= end - timedelta(weeks=3))
     t0 = at(incident_day, 14, 7)
     first = None
-    for minutes, who, text in INCIDENT:
-        extra = {"thread_ts": first["ts"]} if first is not None and minutes >= 45 else {}
-        msg = b.post("incidents", t0 + timedelta(minutes=minutes, seconds=rng.randint(0, 50)), who, text, **extra)
+    for minutes, who, text, where in INCIDENT:   # the timeline is the thread of the first message
+        when = t0 + timedelta(minutes=minutes, seconds=rng.randint(0, 50))
+        if where == "chat":
+            msg = b.post("incidents", when, who, text)
+        else:
+            msg = b.reply(first, "incidents", when, who, text, broadcast=where == "both")
         if minutes == 12:
-            msg["edited"] = {"user": ID[who], "ts": _ts(t0 + timedelta(minutes=13))}
+            b.edit(msg, t0 + timedelta(minutes=13))
         if first is None:
             first = msg
             msg["reactions"] = [{"name": "eyes", "users": [ID["alice"], ID["bob"], ID["carol"]], "count": 3}]
-    first["thread_ts"], first["reply_count"] = first["ts"], 2
+        if minutes == 30:
+            msg["reactions"] = [{"name": "raised_hands", "users": [ID["dave"], ID["carol"]], "count": 2},
+                                {"name": "heart", "users": [ID["erin"]], "count": 1}]
     b.post("incidents", t0 + timedelta(minutes=47), "dave", "timeline export attached", subtype="file_share",
            files=[{"id": "F01TIMELINE", "name": "incident-417-timeline.csv", "title": "Incident 417 timeline",
                    "mimetype": "text/csv", "url_private": "https://files.example.com/F01TIMELINE/incident-417-timeline.csv"}])
@@ -230,11 +261,21 @@ def build(now: datetime, seed: int = 2026) -> dict:
     frank_left = None
     for step, who, text in RELEASE:
         day = release_days[min(step, len(release_days) - 1)]
-        msg = b.post("release-v2-3", at(day, 10 + step % 6, rng.randint(0, 50)), who, text.format(pr=pr))
-        if "live" in text:
-            msg["reactions"] = [{"name": "tada", "users": [ID["erin"], ID["frank"], ID["bob"]], "count": 3},
-                                {"name": "+1", "users": [ID["alice"], ID["erin"]], "count": 2}]
+        when = at(day, 10 + step % 6, rng.randint(0, 50))
+        msg = b.post("release-v2-3", when, who, text.format(pr=pr))
+        if "live" in text:   # the launch thread
+            msg["reactions"] = [{"name": "tada", "users": [ID["erin"], ID["alice"]], "count": 2},
+                                {"name": "+1", "users": [ID["alice"], ID["erin"]], "count": 2},
+                                {"name": "rocket", "users": [ID["erin"]], "count": 1}]
+            for minutes, replier, line, broadcast in RELEASE_THREAD:
+                b.reply(msg, "release-v2-3", when + timedelta(minutes=minutes, seconds=rng.randint(0, 50)),
+                        replier, line, broadcast)
+        elif "RC2 passes" in text:
+            msg["reactions"] = [{"name": "+1::skin-tone-4", "users": [ID["carol"], ID["alice"]], "count": 2}]
+        elif "release notes draft" in text or "kicking off" in text:
+            b.edit(msg, when + timedelta(minutes=rng.randint(5, 40)))
         if who == "frank":
+            msg["reactions"] = [{"name": "heart", "users": [ID["alice"], ID["carol"], ID["erin"]], "count": 3}]
             frank_left = day + timedelta(hours=17)
     b.post("release-v2-3", frank_left, "frank", "<@U06FRANK> has left the channel", subtype="channel_leave")
     joined = release_days[0] - timedelta(hours=1)

@@ -30,16 +30,25 @@ def day(offset_days: int) -> str:
 
 
 def messages() -> dict[str, list]:
-    """{zip path: messages}. general has 3 days; dave joins, posts and leaves; a thread;
-    reactions; an edit; a file; markup."""
+    """{zip path: messages}. general has 3 days; dave joins, posts and leaves; a thread of
+    three replies (one broadcast to the channel) and a reply whose root is not in the export;
+    likes, emoji reactions (a skin tone, a reactor unknown to the import) and a custom emoji;
+    an edit; a file; markup."""
     g0 = [
         {"type": "message", "subtype": "channel_join", "user": "U4", "text": "<@U4> has joined the channel",
          "ts": ts(T0 + 10)},
         {"type": "message", "user": "U1", "text": "Morning <@U2>! See <https://example.com/plan|the plan> &amp; <#C1|general>",
-         "ts": ts(T0 + 60.000123), "thread_ts": ts(T0 + 60.000123), "reply_count": 1,
+         "ts": ts(T0 + 60.000123), "thread_ts": ts(T0 + 60.000123), "reply_count": 3,
+         "reply_users": ["U2", "U3", "U1"],
          "reactions": [{"name": "+1", "users": ["U2", "U3"], "count": 2},
-                       {"name": "tada", "users": ["U3"], "count": 1}]},
+                       {"name": "tada", "users": ["U3"], "count": 1},
+                       {"name": "heart", "users": ["U2", "U9", "U1"], "count": 3},
+                       {"name": "partyparrot", "users": ["U2"], "count": 1}]},
         {"type": "message", "user": "U2", "text": "on it", "ts": ts(T0 + 120), "thread_ts": ts(T0 + 60.000123)},
+        {"type": "message", "subtype": "thread_broadcast", "user": "U3", "text": "plan looks good to me",
+         "ts": ts(T0 + 150), "thread_ts": ts(T0 + 60.000123)},
+        {"type": "message", "user": "U1", "text": "thanks both", "ts": ts(T0 + 170.5),
+         "thread_ts": ts(T0 + 60.000123)},
         {"type": "message", "user": "U4", "text": "bye all, last day", "ts": ts(T0 + 180)},
         {"type": "message", "subtype": "channel_leave", "user": "U4", "text": "<@U4> has left the channel",
          "ts": ts(T0 + 200)},
@@ -47,6 +56,8 @@ def messages() -> dict[str, list]:
     g1 = [
         {"type": "message", "user": "U3", "text": "deployed the kangaroo release", "ts": ts(T0 + DAY + 5),
          "edited": {"user": "U3", "ts": ts(T0 + DAY + 50)}},
+        {"type": "message", "user": "U2", "text": "late to this thread", "ts": ts(T0 + DAY + 60),
+         "thread_ts": ts(T0 - 5 * DAY)},
         {"type": "message", "subtype": "file_share", "user": "U1", "text": "", "ts": ts(T0 + DAY + 90),
          "files": [{"id": "F1", "name": "notes.pdf", "title": "Notes", "mimetype": "application/pdf",
                     "url_private": "https://files.slack.com/F1/notes.pdf"}]},
@@ -67,7 +78,7 @@ def messages() -> dict[str, list]:
     }
 
 
-EXPECTED_MESSAGES = 12   # everything above but the join and the leave
+EXPECTED_MESSAGES = 15   # everything above but the join and the leave
 
 
 def write(path: str, *, drop: tuple = (), replace: dict | None = None, extra: dict | None = None) -> str:

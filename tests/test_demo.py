@@ -75,6 +75,32 @@ def test_the_demo_team_its_chats_and_all_its_messages(demo):
     assert any(m["liked_by"] for m in page)                             # likes
 
 
+def test_the_demo_has_threads_reactions_and_edits(demo):
+    alice = login(demo, "alice")
+    chats = {c["title"]: c for c in alice.get("/api/chats").json()["chats"]}
+    incidents = alice.get(f"/api/chats/{chats['incidents']['id']}/messages?limit=200").json()["messages"]
+    root = next(m for m in incidents if "Starting an incident" in m["body"])
+    assert root["reply_count"] >= 5 and len(root["reply_user_ids"]) >= 3
+    assert {r["emoji"] for r in root["reactions"]} == {"\U0001F440"}          # :eyes:
+    thread = alice.get(f"/api/messages/{root['id']}/thread?limit=200").json()
+    replies = thread["replies"]
+    assert len(replies) == root["reply_count"]
+    assert [r["created_at"] for r in replies] == sorted(r["created_at"] for r in replies)
+    assert replies[-1]["created_at"] == root["last_reply_at"]
+    broadcast = [r for r in replies if r["also_in_chat"]]
+    assert broadcast and {r["id"] for r in broadcast} <= {m["id"] for m in incidents}
+    assert not {r["id"] for r in replies if not r["also_in_chat"]} & {m["id"] for m in incidents}
+    assert any(r["edited_at"] for r in replies)
+    release = alice.get(f"/api/chats/{chats['release-v2-3']['id']}/messages?limit=200").json()["messages"]
+    launch = next(m for m in release if m["body"].startswith("v2.3.0 is live"))
+    assert launch["reply_count"] >= 3
+    assert "\U0001F389" in [r["emoji"] for r in launch["reactions"]]              # :tada:
+    emoji = {r["emoji"] for m in release for r in m["reactions"]}
+    assert {"\u2764\ufe0f", "\U0001F44D\U0001F3FD"} <= emoji                    # :heart:, a skin-tone 👍
+    assert any(m["edited_at"] for m in release)
+    assert not any("[reactions:" in m["body"] or "[reply in" in m["body"] for m in incidents + release)
+
+
 def test_date_filtered_search_finds_the_incident_on_its_day(demo):
     start = next(m for name, msgs in demo["export"].items() if name.startswith("incidents/") for m in msgs
                  if "Starting an incident" in m["text"])

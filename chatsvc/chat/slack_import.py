@@ -8,7 +8,7 @@ message through the store's import bulk path with the send path's idempotency cl
 second run of the same export adds nothing.
 
 What maps where (:func:`map_message` is the one place a Slack message becomes a chatsvc
-message; when chatsvc grows threads or reactions, that function is what changes):
+message):
 - users.json: a user whose username already exists in the team is that account; the others
   are made without a usable password (``unclaimed``) and claim their account once by signing
   up with the team's invite code and their username.
@@ -17,10 +17,21 @@ message; when chatsvc grows threads or reactions, that function is what changes)
   ``members`` are the members; former members are those with a ``channel_leave`` message, or
   who posted without being in ``members``.
 - every message keeps its time: its id is made from its ``ts`` (chatsvc.ids.id_at), so order,
-  months and date search are right. Reactions ``+1``/``thumbsup`` are likes; other
-  reactions, thread replies, edits, files (as links), bot messages and channel events become
-  readable text in the body; joins and leaves become membership. Each is counted in the
-  summary, and so is everything skipped, with its reason.
+  months and date search are right.
+- threads: a reply (``thread_ts`` other than its ``ts``, naming a root of the same
+  conversation) is a chatsvc reply: ``thread_id`` is its root's id (made from the root's ts),
+  ``also_in_chat`` for ``thread_broadcast``/``reply_broadcast``. The check pass sums each
+  root's replies (reply_count, last_reply_at, the latest 5 distinct repliers), written with
+  the root document itself. A reply whose root is not in the export stays top-level, marked.
+- reactions: Slack names become Unicode emoji (:func:`unicode_emoji`, skin tones included);
+  👍 (``+1``/``thumbsup`` without a tone) is the like (``liked_by``), the others are
+  ``reactions`` in Slack's order; reactors are the import's known users only. Custom
+  workspace emoji stay a ``[reactions: ...]`` line in the body.
+- edits: ``edited.ts`` becomes ``edited_at`` (the export holds only the final text, so there
+  are no earlier versions).
+- files (as links), bot messages and channel events become readable text in the body; joins
+  and leaves become membership. Each is counted in the summary, and so is everything
+  skipped, with its reason.
 Messages bypass the senders' rate limits (nobody is typing them) but not the store's rules.
 """
 import html
@@ -33,14 +44,18 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from itertools import islice
 
+import emoji as emoji_data
+
 from chatsvc.chat.accounts import avatar_color
+from chatsvc.chat.views import LIKE
 from chatsvc.store.accounts import team_key, username_key
 from chatsvc.errors import Unavailable
 from chatsvc.ids import EPOCH_MS, id_at, id_time, millis_iso, now_iso
-from chatsvc.slackexport import ArchiveError, Conversation, SlackArchive
+from chatsvc.slackexport import ArchiveError, Conversation, SlackArchive, parse_ts
 from chatsvc.store import accounts as account_store
 from chatsvc.store import imports as import_store
-from chatsvc.store.messages import idempotency_key
+from chatsvc.store.messages import REPLY_USERS, idempotency_key
+from chatsvc.store.messages import lookup_idempotency as message_lookup_idempotency
 from chatsvc.config import Config
 from chatsvc.wire import USERNAME
 
@@ -52,7 +67,6 @@ MAX_ATTEMPTS = 5
 
 EXIT_OK, EXIT_ARCHIVE, EXIT_TEAM, EXIT_ENGINE, EXIT_INCOMPLETE = 0, 2, 3, 4, 5
 
-LIKE_REACTIONS = {"+1", "thumbsup"}
 MEMBERSHIP_SUBTYPES = {"channel_join": "join", "group_join": "join",
                        "channel_leave": "leave", "group_leave": "leave"}
 CHANNEL_EVENTS = {"channel_topic", "channel_purpose", "channel_name", "channel_archive",
@@ -100,8 +114,31 @@ def plain_text(text: str, names: dict[str, str], channels: dict[str, str]) -> st
     return html.unescape(_ANGLE.sub(sub, text)) if "<" in text or "&" in text else text
 
 
-def _is_like(name: str) -> bool:
-    return name.split("::", 1)[0] in LIKE_REACTIONS
+SKIN_TONES = {f"skin-tone-{n}": chr(0x1F3FB + n - 2) for n in range(2, 7)}   # Fitzpatrick 2..6
+VS16, ZWJ = "\ufe0f", "\u200d"
+
+
+@lru_cache(maxsize=4096)
+def unicode_emoji(name: str) -> str | None:
+    """A Slack reaction name as one Unicode emoji (``tada`` -> 🎉, ``+1::skin-tone-3`` -> 👍🏼),
+    or None for a custom workspace emoji that has no Unicode form. Slack's names are the
+    GitHub-style aliases of the ``emoji`` package (with ``-`` for some ``_``); a skin tone
+    ``::skin-tone-N`` is the Fitzpatrick modifier after the first code point."""
+    base_name, _, tone = name.partition("::")
+    base = None
+    for candidate in (base_name, base_name.replace("-", "_")):
+        text = emoji_data.emojize(f":{candidate}:", language="alias")
+        if emoji_data.is_emoji(text):
+            base = text
+            break
+    if base is None:
+        return None
+    modifier = SKIN_TONES.get(tone)
+    if modifier is None:
+        return base
+    head, sep, rest = base.partition(ZWJ)
+    toned = head.replace(VS16, "") + modifier + sep + rest
+    return toned if emoji_data.is_emoji(toned) else base
 
 
 def _when(ts_us: int) -> str:
@@ -113,7 +150,11 @@ class Mapped:
     sender: str                      # a Slack user id, or "bot:<bot id>"
     body: str
     liked_by: list[str]              # Slack user ids
-    features: list[str]              # what was mapped into the text, for the summary
+    features: list[str]              # what was mapped, for the summary
+    reactions: list = field(default_factory=list)   # [(Unicode emoji, [Slack user ids])], first use first
+    thread_root: int | None = None   # a reply: its root's ts (us)
+    also_in_chat: bool = False       # ... sent to the channel too (thread_broadcast)
+    edited_ts: int | None = None     # Slack's edit time (us)
 
 
 def sender_of(msg: dict) -> str | None:
@@ -128,9 +169,12 @@ MAX_BODY_CHARS = Config().max_body_chars   # the protocol's default limit (10,00
 
 
 def map_message(msg: dict, ts: int, conv_id: str, names: dict[str, str], channels: dict[str, str],
-                roots: dict) -> Mapped | tuple[str, str] | str:
-    """One Slack message as chatsvc has it today: a :class:`Mapped` message, a membership
-    change ``("join"|"leave", user id)``, or a string: why it is skipped."""
+                roots, max_body: int = MAX_BODY_CHARS) -> Mapped | tuple[str, str] | str:
+    """One Slack message as chatsvc has it: a :class:`Mapped` message, a membership change
+    ``("join"|"leave", user id)``, or a string: why it is skipped. ``roots``: the thread
+    roots of the import, keyed ``(conversation id, root ts in us)`` (a reply whose root is
+    not among them stays a top-level message, marked in its text). ``max_body``: the
+    deployment's body limit (longer texts are truncated)."""
     if msg.get("type", "message") != "message":
         return f"not a message (type {msg.get('type')!r})"
     subtype = msg.get("subtype")
@@ -171,40 +215,60 @@ def map_message(msg: dict, ts: int, conv_id: str, names: dict[str, str], channel
         lines.append(f"[file: {name} ({url})]" if url and f.get("mode") != "tombstone"
                      else f"[file: {name} (not in the export)]")
         features.append("files (as links)")
+    thread_root, also_in_chat = None, False
     thread_ts = msg.get("thread_ts")
     if thread_ts and thread_ts != msg.get("ts"):
-        root = roots.get((conv_id, thread_ts))
-        lines.append(f"[reply in thread to @{root[0]}: “{root[1]}”]" if root
-                     else f"[reply in a thread started {thread_ts}]")
-        features.append("thread replies (marked in the text)")
-    liked_by, others = [], []
+        root_ts = parse_ts(thread_ts)
+        if root_ts is not None and (conv_id, root_ts) in roots:
+            thread_root = root_ts
+            also_in_chat = subtype == "thread_broadcast" or bool(msg.get("reply_broadcast"))
+            features.append("thread replies (in their thread)")
+            if also_in_chat:
+                features.append("thread replies also sent to the channel")
+        else:
+            lines.append(f"[reply in a thread started {_when(root_ts)}]" if root_ts
+                         else "[reply in a thread]")
+            features.append("thread replies whose root is not in the export (as text)")
+    liked_by, reactions, others, dropped = [], {}, [], False
     for r in msg.get("reactions") or ():
         if not isinstance(r, dict) or not isinstance(r.get("name"), str):
             continue
         users = [u for u in r.get("users") or () if isinstance(u, str)]
-        if _is_like(r["name"]):
-            liked_by.extend(u for u in users if u in names and u not in liked_by)
-            features.append("likes (+1 reactions)")
-        else:
+        unicode = unicode_emoji(r["name"])
+        if unicode is None:   # a custom workspace emoji: no Unicode form
             who = " ".join("@" + names.get(u, u) for u in users)
             extra = max(0, int(r.get("count") or 0) - len(users)) if isinstance(r.get("count"), int) else 0
             others.append(f":{r['name']}: {who}" + (f" +{extra}" if extra else ""))
+            continue
+        reactors = liked_by if unicode == LIKE else reactions.setdefault(unicode, [])
+        for u in users:
+            if u not in names:
+                dropped = True
+            elif u not in reactors:
+                reactors.append(u)
+    if liked_by:
+        features.append("likes (+1 reactions)")
+    if any(reactions.values()):
+        features.append("emoji reactions")
+    if dropped:
+        features.append("reactions of users not in users.json (dropped)")
     if others:
         lines.append("[reactions: " + "; ".join(others) + "]")
-        features.append("other reactions (as text)")
+        features.append("custom emoji reactions (as text)")
+    edited_ts = None
     edited = msg.get("edited")
     if isinstance(edited, dict):
-        from chatsvc.slackexport import parse_ts  # noqa: PLC0415
-        when = parse_ts(edited.get("ts"))
-        lines.append(f"[edited {_when(when)}]" if when else "[edited]")
-        features.append("edits (marked in the text)")
+        # The export has only the final text: the message gets edited_at, no earlier versions.
+        edited_ts = parse_ts(edited.get("ts")) or ts
+        features.append("edits (edited_at; the export has only the final text)")
     body = "\n".join(line for line in lines if line)
     if not body.strip():
         return "empty (no text, files or attachments)"
-    if len(body) > MAX_BODY_CHARS:
-        body = body[: MAX_BODY_CHARS - 20].rstrip() + "\n[… truncated]"
-        features.append("long messages (truncated to 10,000 characters)")
-    return Mapped(sender, body, liked_by, features)
+    if len(body) > max_body:
+        body = body[: max(0, max_body - 20)].rstrip() + "\n[… truncated]"
+        features.append(f"long messages (truncated to {max_body:,} characters)")
+    return Mapped(sender, body, liked_by, features, [(e, u) for e, u in reactions.items() if u],
+                  thread_root, also_in_chat, edited_ts)
 
 
 # ------------------------------------------------------------------ pass 1: check
@@ -221,14 +285,23 @@ class ChatPlan:
 
 
 @dataclass
+class Thread:
+    """A thread root's summary, from its replies in the export (written with the root)."""
+    reply_count: int = 0
+    last_reply_ts: int = 0                               # us
+    repliers: list = field(default_factory=list)         # Slack keys, most recent last
+
+
+@dataclass
 class Plan:
     archive: SlackArchive
     usernames: dict[str, str]            # Slack user (or bot key) -> chatsvc username
     display: dict[str, str]
     admins: set
     chats: list[ChatPlan]
-    roots: dict
+    roots: dict                          # (conversation id, root ts in us) -> Thread
     channel_names: dict[str, str]
+    max_body: int = MAX_BODY_CHARS
     messages: int = 0
     months: set = field(default_factory=set)     # YYYY.MM of the messages (their indices)
     skipped: Counter = field(default_factory=Counter)
@@ -267,13 +340,12 @@ def _day_month(day: int) -> str:
     return datetime.fromtimestamp(day * 86400, tz=timezone.utc).strftime("%Y.%m")
 
 
-def _snippet(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= 60 else text[:57].rstrip() + "…"
-
-
-def check(archive: SlackArchive, *, skip_unknown_users: bool = False, progress=None) -> Plan:
-    """Read and map the whole archive without writing anything; ArchiveError on any problem."""
+def check(archive: SlackArchive, *, skip_unknown_users: bool = False, progress=None,
+          max_body_chars: int = MAX_BODY_CHARS) -> Plan:
+    """Read and map the whole archive without writing anything; ArchiveError on any problem.
+    Thread roots and their summaries (reply count, last reply, latest repliers) are made
+    here, so the write pass writes each root whole, summary included. ``max_body_chars``:
+    the deployment's body limit (ctx.config.max_body_chars)."""
     usernames, display, taken, admins = {}, {}, set(), set()
     for uid, entry in archive.users.items():
         usernames[uid] = _unique(_clean_username(entry["name"]), taken)
@@ -281,7 +353,8 @@ def check(archive: SlackArchive, *, skip_unknown_users: bool = False, progress=N
         if entry.get("is_primary_owner") or entry.get("is_owner") or entry.get("is_admin"):
             admins.add(uid)
     channel_names = {c.id: c.name for c in archive.conversations if c.name}
-    plan = Plan(archive, usernames, display, admins, [], {}, channel_names)
+    plan = Plan(archive, usernames, display, admins, [], {}, channel_names, max_body_chars)
+    roots = plan.roots
     unknown: dict[str, str] = {}
 
     def known(uid: str, where: str) -> bool:
@@ -299,9 +372,8 @@ def check(archive: SlackArchive, *, skip_unknown_users: bool = False, progress=N
         cp = ChatPlan(conv, members)
         plan.chats.append(cp)
         for ts, msg, label in archive.messages(conv):
-            if msg.get("thread_ts") == msg.get("ts") and (msg.get("reply_count") or msg.get("replies")):
-                plan.roots[(conv.id, msg["ts"])] = (sender_of(msg) or "", str(msg.get("text") or ""))
-            result = map_message(msg, ts, conv.id, usernames, channel_names, {})
+            # Messages come in ts order, so a reply's root (older) is in roots already.
+            result = map_message(msg, ts, conv.id, usernames, channel_names, roots, max_body_chars)
             if isinstance(result, str):
                 plan.skipped[result] += 1
                 continue
@@ -331,6 +403,16 @@ def check(archive: SlackArchive, *, skip_unknown_users: bool = False, progress=N
             plan.messages += 1
             plan.months.add(_month(ts))
             plan.mapped.update(set(result.features))
+            if result.thread_root is not None:
+                thread = roots[(conv.id, result.thread_root)]
+                thread.reply_count += 1
+                thread.last_reply_ts = ts
+                if result.sender in thread.repliers:
+                    thread.repliers.remove(result.sender)
+                thread.repliers.append(result.sender)
+                del thread.repliers[:-REPLY_USERS]
+            elif msg.get("thread_ts") == msg.get("ts"):
+                roots[(conv.id, ts)] = Thread()
             if progress:
                 progress(1)
     if unknown and not skip_unknown_users:
@@ -338,9 +420,9 @@ def check(archive: SlackArchive, *, skip_unknown_users: bool = False, progress=N
         more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         raise ArchiveError(f"{len(unknown)} user id(s) are not in users.json: {shown}{more}; "
                            "import anyway, skipping their messages, with --skip-unknown-users")
-    # Roots carry the chatsvc username of their author once every user is known.
-    plan.roots = {k: (usernames.get(s, s), _snippet(plain_text(t, usernames, channel_names)))
-                  for k, (s, t) in plan.roots.items()}
+    plan.mapped["thread roots (with their reply summary)"] = sum(1 for t in roots.values() if t.reply_count)
+    if not plan.mapped["thread roots (with their reply summary)"]:
+        del plan.mapped["thread roots (with their reply summary)"]
     return plan
 
 
@@ -531,9 +613,21 @@ def _contacts(ctx, team: dict, plan: Plan, ids: dict[str, str]):
         _check(import_store.write_ops(engine, ops[i:i + 2000]))
 
 
-def _message_docs(plan: Plan, team_id: str, ids: dict[str, str], chat_ids: dict[str, str]):
-    """Every message document to write, with its idempotency key, conversation by conversation."""
+def _message_id(ts: int, crc: int) -> int:
+    ms, micros = divmod(ts, 1000)
+    # Unique within the millisecond: the microseconds (Slack's ts is unique per
+    # conversation) and two bits of the conversation.
+    return id_at(ms, IMPORT_WORKER, micros * 4 + crc)
+
+
+def _message_docs(plan: Plan, team_id: str, ids: dict[str, str], chat_ids: dict[str, str],
+                  thread_roots: list | None = None):
+    """Every message document to write, with its idempotency key, conversation by
+    conversation. A reply's ``thread_id`` is its root's id (made from the root's ts like
+    every id); a root carries its thread summary from the check pass. ``thread_roots``
+    collects (chat id, root id, root's idempotency key) of the roots written."""
     archive, names, channels, roots = plan.archive, plan.usernames, plan.channel_names, plan.roots
+    max_body = plan.max_body
     for cp in plan.chats:
         conv_id = cp.conv.id
         chat_id = chat_ids[conv_id]
@@ -542,22 +636,37 @@ def _message_docs(plan: Plan, team_id: str, ids: dict[str, str], chat_ids: dict[
         for ts, msg, _ in archive.messages(cp.conv):
             if ts // 1000 < EPOCH_MS:
                 continue
-            result = map_message(msg, ts, conv_id, names, channels, roots)
+            result = map_message(msg, ts, conv_id, names, channels, roots, max_body)
             if not isinstance(result, Mapped):
                 continue
             sender_id = ids.get(result.sender)
             if sender_id is None:
                 continue
-            ms, micros = divmod(ts, 1000)
-            # Unique within the millisecond: the microseconds (Slack's ts is unique per
-            # conversation) and two bits of the conversation.
-            mid = id_at(ms, IMPORT_WORKER, micros * 4 + crc)
+            ms = ts // 1000
+            mid = _message_id(ts, crc)
             cmid = f"slack-{safe}-{ts // 1_000_000}_{ts % 1_000_000:06d}"
             liked_by = [ids[u] for u in result.liked_by if u in ids]
             doc = {"id": mid, "chat_id": chat_id, "team_id": team_id, "sender_id": sender_id,
                    "body": result.body, "created_at": millis_iso(ms), "client_msg_id": cmid,
                    "liked_by": liked_by, "like_count": len(liked_by), "hidden_for": [], "deleted": False}
-            yield doc, idempotency_key(sender_id, cmid)
+            key = idempotency_key(sender_id, cmid)
+            if result.reactions:
+                doc["reactions"] = [{"emoji": e, "user_ids": [ids[u] for u in users if u in ids]}
+                                    for e, users in result.reactions]
+            if result.edited_ts is not None:
+                doc["edited_at"] = millis_iso(max(ms, result.edited_ts // 1000))
+            if result.thread_root is not None:
+                doc["thread_id"] = _message_id(result.thread_root, crc)
+                doc["also_in_chat"] = result.also_in_chat
+            elif msg.get("thread_ts"):
+                thread = roots.get((conv_id, ts))
+                if thread is not None and thread.reply_count:
+                    doc["reply_count"] = thread.reply_count
+                    doc["last_reply_at"] = millis_iso(thread.last_reply_ts // 1000)
+                    doc["reply_user_ids"] = [ids[u] for u in thread.repliers if u in ids]
+                    if thread_roots is not None:
+                        thread_roots.append((chat_id, mid, key))
+            yield doc, key
 
 
 def _write_batch(engine, batch: list[tuple[dict, str]]) -> tuple[int, int, list]:
@@ -611,6 +720,7 @@ def write_messages(ctx, plan: Plan, team_id: str, ids, chat_ids, summary: Summar
 
     engine = ctx.engine
     pending: list = []
+    thread_roots: list = []
     with ThreadPoolExecutor(IN_FLIGHT) as pool:
         futures = []
 
@@ -622,7 +732,7 @@ def write_messages(ctx, plan: Plan, team_id: str, ids, chat_ids, summary: Summar
                 pending.extend(retry)
                 if progress:
                     progress(imported + present)
-        for batch in _batches(_message_docs(plan, team_id, ids, chat_ids), BATCH):
+        for batch in _batches(_message_docs(plan, team_id, ids, chat_ids, thread_roots), BATCH):
             futures.append(pool.submit(_write_batch, engine, batch))
             drain(IN_FLIGHT)
         drain(0)
@@ -641,6 +751,26 @@ def write_messages(ctx, plan: Plan, team_id: str, ids, chat_ids, summary: Summar
             pending.extend(again)
             if progress:
                 progress(imported + present)
+    _follow_moved_roots(engine, thread_roots)
+
+
+def _follow_moved_roots(engine, thread_roots: list):
+    """Replies carry the id their root was meant to have. A root stored under another id
+    (its id was another message's, so it moved to the next worker; or an earlier run
+    stored it) is found from its idempotency claim, and its replies are pointed at it:
+    one update by query per chat that has such a root (none in the usual case)."""
+    moved: dict[str, dict[str, int]] = {}
+    for i in range(0, len(thread_roots), 5000):
+        chunk = thread_roots[i:i + 5000]
+        claims = message_lookup_idempotency(engine, [key for _, _, key in chunk])
+        for chat_id, mid, key in chunk:
+            actual = claims.get(key, {}).get("message_id")
+            if actual is not None and int(actual) != mid:
+                moved.setdefault(chat_id, {})[str(mid)] = int(actual)
+    if moved:
+        import_store.refresh(engine)
+    for chat_id, ids in moved.items():
+        import_store.move_thread_ids(engine, chat_id, ids)
 
 
 def import_slack(ctx, path: str, team_name: str, *, skip_unknown_users: bool = False,
@@ -657,7 +787,8 @@ def import_slack(ctx, path: str, team_name: str, *, skip_unknown_users: bool = F
         raise ImportFailed(EXIT_ARCHIVE, exc.message) from None
     with archive:
         try:
-            plan = check(archive, skip_unknown_users=skip_unknown_users)
+            plan = check(archive, skip_unknown_users=skip_unknown_users,
+                         max_body_chars=ctx.config.max_body_chars)
         except ArchiveError as exc:
             raise ImportFailed(EXIT_ARCHIVE, f"{path}: {exc.message}; nothing was imported") from None
         import_store.ensure_fields(ctx.engine)

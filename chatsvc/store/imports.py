@@ -124,9 +124,10 @@ def pause_refresh(engine: Engine, months: list[str]) -> list[str]:
     """Create the monthly message indices an import writes and stop their periodic refresh
     (an engine bulk-load practice: no segment per second while a million documents go in).
     The current month is left alone, so live messages stay searchable as usual. Returns the
-    indices paused; :func:`resume_refresh` restores them (an import that dies in between
-    leaves them paused until the next import's end, which resumes every month it writes;
-    team loads and the import's end refresh them explicitly meanwhile)."""
+    indices paused; :func:`resume_refresh` restores them. An import that dies in between
+    leaves them paused: every bootstrap (the next server start, the next import) gives them
+    the template's interval back (store.indices.restore_refresh); team loads and the
+    import's end refresh them explicitly meanwhile."""
     from chatsvc.store.indices import current_month  # noqa: PLC0415
     names = [engine.messages_index(m) for m in months if m != current_month()]
     for name in names:
@@ -141,5 +142,21 @@ def pause_refresh(engine: Engine, months: list[str]) -> list[str]:
 
 
 def resume_refresh(engine: Engine, names: list[str]):
+    """The messages template's refresh interval again on the indices :func:`pause_refresh` paused."""
+    from chatsvc.store.indices import load_templates, refresh_interval  # noqa: PLC0415
     if names:
-        engine.call("indices.put_settings", index=",".join(names), body={"index": {"refresh_interval": "1s"}})
+        interval = refresh_interval(load_templates()["messages"]) or "1s"
+        engine.call("indices.put_settings", index=",".join(names), body={"index": {"refresh_interval": interval}})
+
+
+def move_thread_ids(engine: Engine, chat_id: str, moved: dict[str, int]):
+    """Point one chat's imported replies at their roots' actual ids: ``moved`` is
+    {id the root was meant to have (as a string): the id it is stored under}."""
+    engine.call("update_by_query", index=engine.messages_pattern, body={
+        "query": {"bool": {"filter": [{"term": {"chat_id": chat_id}},
+                                      {"terms": {"thread_id": [int(k) for k in moved]}},
+                                      {"prefix": {"client_msg_id": "slack-"}}]}},
+        "script": {"lang": "painless", "params": {"m": moved},
+                   "source": "ctx._source.thread_id = params.m[String.valueOf(ctx._source.thread_id)]"}},
+        params={"conflicts": "proceed", "refresh": "true", "ignore_unavailable": "true",
+                "allow_no_indices": "true"})

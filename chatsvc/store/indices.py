@@ -66,6 +66,7 @@ def bootstrap(engine: Engine, templates: dict | None = None) -> list[str]:
                     body=template_body(engine, kind, spec))
     for kind, spec in templates.items():
         _update_existing_mappings(engine, kind, spec)
+        restore_refresh(engine, kind, spec)
     created = []
     for name in fixed_indices(engine, templates):
         try:
@@ -90,6 +91,30 @@ def _update_existing_mappings(engine: Engine, kind: str, spec: dict):
     engine.call("indices.put_mapping", index=pattern, body=mappings,
                 params={"allow_no_indices": "true", "ignore_unavailable": "true",
                         "expand_wildcards": "open"})
+
+
+def refresh_interval(spec: dict) -> str | None:
+    """The periodic refresh interval a kind's template sets, if any."""
+    return spec["template"].get("settings", {}).get("index", {}).get("refresh_interval")
+
+
+def restore_refresh(engine: Engine, kind: str, spec: dict) -> list[str]:
+    """Give a partitioned kind's indices whose periodic refresh is off (``-1``: what an
+    import that died while loading leaves, store/imports.pause_refresh) the template's
+    interval back. Returns their names. Run at every bootstrap, so the next server start
+    or import repairs it; an import running meanwhile in another process only loads a
+    little slower."""
+    interval = refresh_interval(spec)
+    if not spec.get("partitioned") or interval is None:
+        return []
+    settings = engine.call("indices.get_settings", index=f"{engine.index(kind)}-*", name="index.refresh_interval",
+                           params={"allow_no_indices": "true", "ignore_unavailable": "true",
+                                   "expand_wildcards": "open"})
+    paused = sorted(name for name, entry in settings.items()
+                    if entry.get("settings", {}).get("index", {}).get("refresh_interval") == "-1")
+    if paused:
+        engine.call("indices.put_settings", index=",".join(paused), body={"index": {"refresh_interval": interval}})
+    return paused
 
 
 def is_ready(engine: Engine, templates: dict | None = None) -> tuple[bool, str]:
