@@ -68,4 +68,4 @@ def read(chat_id):
 @endpoint("The caller's own settings of a chat (mute, notify)", body=s.SettingsIn, response=s.ChatOut)
 def update_settings(chat_id):
     data = load_json(s.SettingsIn())
-    return settings.update_settings(ctx(), me(), chat_id, data["muted"], data["notify"])
+    return settings.update_settings(ctx(), me(), chat_id, data.get("muted"), data.get("notify"))

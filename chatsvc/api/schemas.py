@@ -66,8 +66,10 @@ class SendIn(Request):
 
 
 class SettingsIn(Request):
-    muted = fields.Boolean(load_default=None)
-    notify = fields.String(load_default=None, validate=validate.OneOf(["all", "mentions", "none"]))
+    """Each setting optional; what is given must be exactly a JSON boolean / one of the
+    notify levels (no "yes", no null)."""
+    muted = fields.Boolean(truthy={True}, falsy={False})
+    notify = fields.String(validate=validate.OneOf(["all", "mentions", "none"]))
 
     class Meta:
         unknown = RAISE   # a setting this server does not know is a mistake, not a newer client
