@@ -61,10 +61,10 @@ function setMode(next) {
 }
 
 /** The thread pane shows beside the open chat (the whole screen on phones) while a thread of it is open. */
-function showThreadPane(opts = {}) {
+function showThreadPane() {
   const t = store.thread;
   const shown = mode === 'chat' && !!t && t.chatId === store.openChatId;
-  if (shown) threadView.show(opts); else threadView.hide();
+  if (shown) threadView.show(); else threadView.hide();
   document.body.classList.toggle('show-thread', shown);
 }
 
@@ -317,13 +317,14 @@ const actions = {
   async openThread(chatId, rootId, { focusReplyId = null } = {}) {
     if (store.openChatId !== chatId) await actions.openChat(chatId);
     const t = store.openThread(chatId, rootId);
-    showThreadPane({ focusReplyId });
+    threadView.focusOn(focusReplyId);
+    showThreadPane();
     try {
       await loadThreadPage(t);
       // A search hit further down: page on until it is loaded.
       for (let i = 0; focusReplyId && !t.atLatest && i < 20 && store.thread === t
            && !t.replies.some((m) => m.id === focusReplyId); i += 1) await loadThreadPage(t);
-      if (focusReplyId && store.thread === t) showThreadPane({ focusReplyId });
+      if (focusReplyId && store.thread === t) showThreadPane();
     } catch (e) {
       if (e instanceof ApiError && e.status === 404 && store.thread === t) {
         store.closeThread();

@@ -16,13 +16,26 @@ export function initEmojiPicker(actions) {
   let current = null; // {onPick, returnFocus}
   let seq = 0;
 
+  /** The emoji matching every word of `q`: names starting with it first, then names, then keywords. */
   function matches(q) {
     const words = q.toLowerCase().split(/\s+/).filter(Boolean);
     if (!words.length) return data.emoji;
-    return data.emoji.filter((e) => {
-      const hay = `${e.n} ${e.k}`.toLowerCase();
-      return words.every((w) => hay.includes(w) || e.u === w);
-    });
+    const scored = [];
+    for (const e of data.emoji) {
+      const name = e.n.toLowerCase();
+      const keys = ` ${e.k.toLowerCase()}`;
+      let score = 0;
+      for (const w of words) {
+        if (e.u === w || name.startsWith(w)) continue;
+        if (` ${name}`.includes(` ${w}`)) score += 1;
+        else if (name.includes(w)) score += 2;
+        else if (keys.includes(` ${w}`)) score += 3;
+        else if (keys.includes(w)) score += 4;
+        else { score = -1; break; }
+      }
+      if (score >= 0) scored.push([score, e]);
+    }
+    return scored.sort((a, b) => a[0] - b[0]).map(([, e]) => e); // stable: data order within a score
   }
 
   function draw() {

@@ -18,7 +18,8 @@ export function initThreadView(store, actions, picker) {
   const input = $('#thread-input');
   const also = $('#thread-also-in-chat');
   let shownRoot = null;
-  let focusId = null;     // reply to bring into view (a search hit)
+  let focusId = null;     // reply to bring into view once (a search hit)
+  let hitId = null;       // reply highlighted as the search hit
   let stickBottom = false;
   const messages = messageList(store, actions, { list, where: 'thread', rerender: () => render(), composer: () => input, picker });
 
@@ -89,7 +90,7 @@ export function initThreadView(store, actions, picker) {
           `${n} ${n === 1 ? 'reply' : 'replies'}`),
       });
     }
-    for (const m of t.replies) items.push(messages.item(m, { hit: m.id === focusId }, [m.id === focusId]));
+    for (const m of t.replies) items.push(messages.item(m, { hit: m.id === hitId }, [m.id === hitId]));
     if (t.atLatest) {
       const arrived = new Set(t.replies.filter((m) => m.sender_id === store.me?.id).map((m) => m.client_msg_id));
       for (const p of actions.pending(t.chatId)) {
@@ -123,13 +124,18 @@ export function initThreadView(store, actions, picker) {
   }, { passive: true });
 
   return {
-    /** Shows the pane (the app decides when); `focusReplyId` comes from a search hit. */
-    show({ focusReplyId = null, focusInput = true } = {}) {
+    /** The reply a search hit opened the thread for (highlighted, brought into view), or null. */
+    focusOn(replyId) {
+      focusId = replyId;
+      hitId = replyId;
+      shownRoot = null;
+    },
+    /** Shows the pane (the app decides when). */
+    show() {
       const wasHidden = pane.hidden;
       pane.hidden = false;
-      if (focusReplyId) { focusId = focusReplyId; shownRoot = null; }
       render();
-      if (wasHidden && focusInput && !focusReplyId) input.focus({ preventScroll: true });
+      if (wasHidden && !hitId) input.focus({ preventScroll: true });
     },
     hide() {
       if (pane.hidden) return;
@@ -144,6 +150,6 @@ export function initThreadView(store, actions, picker) {
       if (pane.hidden) return;
       if (dirty.has('all') || dirty.has('thread') || dirty.has('users') || dirty.has('outbox') || dirty.has('chats')) render();
     },
-    reset() { messages.reset(); shownRoot = null; focusId = null; list.replaceChildren(); },
+    reset() { messages.reset(); shownRoot = null; focusId = null; hitId = null; list.replaceChildren(); },
   };
 }
