@@ -222,7 +222,9 @@ def test_reactions_with_the_picker(persons, base_url):
     expect(picker).to_be_visible()
     expect(bob.tid("emoji-search")).to_be_focused()
     expect(bob.tid("emoji-option").first).to_be_visible()
-    # Escape closes it and focus goes back to the message's menu button.
+    # Escape closes it (even with text in the search box) and focus goes back to the menu button.
+    bob.page.keyboard.type("cat")
+    expect(bob.tid("emoji-option").first).to_have_attribute("data-emoji", "🐱")
     bob.page.keyboard.press("Escape")
     expect(picker).to_be_hidden()
     expect(menu_button).to_be_focused()

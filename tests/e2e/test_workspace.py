@@ -596,6 +596,15 @@ def test_every_screen_passes_axe(persons, base_url):
                                      "client_msg_id": f"axe-{i}"}).json() for i in range(3)]
     assert gina_s["api"].put(f"/api/messages/{sent[0]['id']}/like").status_code == 200
     assert hugo_s["api"].delete(f"/api/messages/{sent[1]['id']}?for=everyone").status_code == 204
+    # Conversations: a reaction, an edit, markdown, a thread with replies (one also in the chat).
+    assert gina_s["api"].put(f"/api/messages/{sent[2]['id']}/reactions/%F0%9F%8E%89").status_code == 200
+    assert hugo_s["api"].patch(f"/api/messages/{sent[2]['id']}",
+                               json={"body": "axe check 2 https://example.com/2 **edited** `code`\n> quote"}).status_code == 200
+    for i, also in enumerate((False, True)):
+        r = gina_s["api"].post(f"/api/chats/{chat['id']}/messages", json={
+            "body": f"axe reply {i}\n- a list\n- of two", "client_msg_id": f"axe-r{i}",
+            "thread_id": sent[0]["id"], "also_in_chat": also})
+        assert r.status_code == 201, r.text
 
     problems = []
     gina = persons("gina", bypass_csp=True)
@@ -615,14 +624,29 @@ def test_every_screen_passes_axe(persons, base_url):
     expect(gina.tid("unread-badge")).to_be_visible()
     problems += gina.accessibility_problems("workspace, no chat open")
     gina.tid("chat-list-item").first.click()
-    expect(gina.message("axe check 2 https://example.com/2")).to_be_visible()
+    expect(gina.message("axe reply 1 a list of two")).to_be_visible()
     gina.send("my own message")
     problems += gina.accessibility_problems("chat")
     item = gina.message("my own message")
     item.hover()
     item.get_by_test_id("message-menu-button").click()
     problems += gina.accessibility_problems("chat, message menu open")
+    item.get_by_test_id("menu-add-reaction").click()
+    expect(gina.tid("emoji-option").first).to_be_visible()
+    problems += gina.accessibility_problems("emoji picker")
+    gina.tid("emoji-search").fill("heart")
+    problems += gina.accessibility_problems("emoji picker, searched")
     gina.page.keyboard.press("Escape")
+    expect(gina.tid("emoji-picker")).to_be_hidden()
+    gina.message("my own message").get_by_test_id("message-menu-button").click()
+    gina.message("my own message").get_by_test_id("menu-edit").click()
+    expect(gina.tid("edit-input")).to_be_focused()
+    problems += gina.accessibility_problems("chat, editing a message")
+    gina.page.keyboard.press("Escape")
+    gina.tid("thread-summary").first.click()
+    expect(gina.tid("thread-list").get_by_test_id("message-item")).to_have_count(3)
+    problems += gina.accessibility_problems("chat with the thread pane")
+    gina.tid("thread-close").click()
 
     gina.tid("search-input").fill("axe")
     gina.tid("search-submit").click()
@@ -647,6 +671,10 @@ def test_every_screen_passes_axe(persons, base_url):
     gina.tid("chat-list-item").first.click()
     expect(gina.tid("chat-view")).to_be_visible()
     problems += gina.accessibility_problems("phone, chat")
+    gina.tid("thread-summary").first.click()
+    expect(gina.tid("thread-pane")).to_be_visible()
+    expect(gina.tid("message-list")).to_be_hidden()
+    problems += gina.accessibility_problems("phone, thread")
 
     assert not problems, "\n".join(problems)
     assert gina.errors == []

@@ -98,6 +98,10 @@ export function initEmojiPicker(actions) {
     move(to);
   });
   $('#emoji-close').addEventListener('click', () => dialog.close());
+  // Escape closes at once (a search box would otherwise take the first one to clear itself).
+  dialog.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape') { ev.preventDefault(); dialog.close(); }
+  }, true);
   dialog.addEventListener('close', () => {
     const c = current;
     current = null;
