@@ -16,7 +16,7 @@ export function initEmojiPicker(actions) {
   let current = null; // {onPick, returnFocus}
   let seq = 0;
 
-  /** The emoji matching every word of `q`: names starting with it first, then names, then keywords. */
+  /** The emoji matching every word of `q`: the exact name first, then names starting with it, then names, then keywords. */
   function matches(q) {
     const words = q.toLowerCase().split(/\s+/).filter(Boolean);
     if (!words.length) return data.emoji;
@@ -33,7 +33,7 @@ export function initEmojiPicker(actions) {
         else if (keys.includes(w)) score += 4;
         else { score = -1; break; }
       }
-      if (score >= 0) scored.push([score, e]);
+      if (score >= 0) scored.push([name === words.join(' ') ? -1 : score, e]); // the exact name first
     }
     return scored.sort((a, b) => a[0] - b[0]).map(([, e]) => e); // stable: data order within a score
   }
