@@ -379,8 +379,6 @@ const actions = {
   retry: (id) => socket?.retry(id),
   discard: (id) => socket?.discard(id),
 
-  like(m) { Api.like(m.id).then((r) => store.applyLikes(m.chat_id, m.id, r.liked_by)).catch(fail); },
-  unlike(m) { Api.unlike(m.id).then((r) => store.applyLikes(m.chat_id, m.id, r.liked_by)).catch(fail); },
 
   async deleteMessage(m, scope) {
     try {
