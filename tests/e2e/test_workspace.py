@@ -96,6 +96,12 @@ class Person:
         item.get_by_test_id("message-menu-button").click()
         item.get_by_test_id(action).click()
 
+    def react(self, item, emoji):
+        """Toggles one's quick reaction `emoji` from the message's menu."""
+        item.hover()
+        item.get_by_test_id("message-menu-button").click()
+        item.get_by_test_id("quick-reaction").and_(self.page.locator(f'[data-emoji="{emoji}"]')).click()
+
     def add_contact(self, username):
         self.tid("add-contact-button").click()
         self.tid("directory-input").fill(username)
@@ -254,7 +260,7 @@ def test_two_people_chat_in_the_browser(persons, base_url):
     alice.send("Hello Bob, the quartz report is at https://example.com/report?id=7.")
     link = alice.message("Hello Bob, the quartz report is at https://example.com/report?id=7.").locator("a")
     expect(link).to_have_attribute("href", "https://example.com/report?id=7")
-    expect(link).to_have_attribute("rel", "noopener noreferrer")
+    expect(link).to_have_attribute("rel", "noopener noreferrer nofollow")
     expect(link).to_have_attribute("target", "_blank")
     bob_chat = bob.tid("chat-list-item").filter(has_text="Alice Archer")
     expect(bob_chat).to_have_attribute("data-unread", "1")
@@ -284,17 +290,20 @@ def test_two_people_chat_in_the_browser(persons, base_url):
     expect(bob.message("Hello Bob, the quartz report is at https://example.com/report?id=7.")
            .get_by_test_id("read-marker")).to_have_count(0)
 
-    # -- like: Bob likes Alice's message, Alice sees his avatar on it ------------
-    bob.menu(bob.message("Hello Bob, the quartz report is at https://example.com/report?id=7."), "menu-like")
-    expect(first.get_by_test_id("liker-avatar")).to_have_count(1)
-    expect(first.get_by_test_id("message-likes")).to_have_attribute("aria-label", "Liked by Bob Brown")
+    # -- like: Bob likes Alice's message (the 👍 reaction), Alice sees who on its chip ---
+    bob.react(bob.message("Hello Bob, the quartz report is at https://example.com/report?id=7."), "👍")
+    like = first.get_by_test_id("reaction-chip").and_(alice.page.locator('[data-emoji="👍"]'))
+    expect(like).to_have_text("👍 1")
+    expect(like).to_have_attribute("title", "Bob Brown")
+    expect(like).to_have_attribute("aria-label", re.compile(r"^👍 1: Bob Brown"))
 
     # -- HTML and script in a body render inert, as text ---------------------
     alice.send(XSS)
     for who in (alice, bob):
         body = who.message(XSS).get_by_test_id("message-body")
         expect(body).to_have_text(XSS)
-        assert body.evaluate("n => n.children.length") == 0
+        # markdown with raw HTML off: one paragraph of text, no element inside it
+        assert body.evaluate("n => [...n.querySelectorAll('*')].map(e => e.localName)") == ["p"]
         assert who.tid("message-list").locator("img, script").count() == 0
 
     # -- delete for everyone: only the sender may, the body vanishes on both -----
@@ -305,7 +314,7 @@ def test_two_people_chat_in_the_browser(persons, base_url):
     menu_button = alice_item.get_by_test_id("message-menu-button")
     menu_button.focus()
     page.keyboard.press("Enter")  # the menu opens from the keyboard, focus moves into it
-    expect(alice_item.get_by_test_id("menu-like")).to_be_focused()
+    expect(alice_item.get_by_test_id("quick-reaction").first).to_be_focused()
     expect(alice_item.get_by_test_id("menu-delete-me")).to_be_visible()
     expect(alice_item.get_by_test_id("menu-delete-everyone")).to_have_count(0)
     page.keyboard.press("Escape")
@@ -587,6 +596,15 @@ def test_every_screen_passes_axe(persons, base_url):
                                      "client_msg_id": f"axe-{i}"}).json() for i in range(3)]
     assert gina_s["api"].put(f"/api/messages/{sent[0]['id']}/like").status_code == 200
     assert hugo_s["api"].delete(f"/api/messages/{sent[1]['id']}?for=everyone").status_code == 204
+    # Conversations: a reaction, an edit, markdown, a thread with replies (one also in the chat).
+    assert gina_s["api"].put(f"/api/messages/{sent[2]['id']}/reactions/%F0%9F%8E%89").status_code == 200
+    assert hugo_s["api"].patch(f"/api/messages/{sent[2]['id']}",
+                               json={"body": "axe check 2 https://example.com/2 **edited** `code`\n> quote"}).status_code == 200
+    for i, also in enumerate((False, True)):
+        r = gina_s["api"].post(f"/api/chats/{chat['id']}/messages", json={
+            "body": f"axe reply {i}\n- a list\n- of two", "client_msg_id": f"axe-r{i}",
+            "thread_id": sent[0]["id"], "also_in_chat": also})
+        assert r.status_code == 201, r.text
 
     problems = []
     gina = persons("gina", bypass_csp=True)
@@ -606,14 +624,29 @@ def test_every_screen_passes_axe(persons, base_url):
     expect(gina.tid("unread-badge")).to_be_visible()
     problems += gina.accessibility_problems("workspace, no chat open")
     gina.tid("chat-list-item").first.click()
-    expect(gina.message("axe check 2 https://example.com/2")).to_be_visible()
+    expect(gina.message("axe reply 1 a list of two")).to_be_visible()
     gina.send("my own message")
     problems += gina.accessibility_problems("chat")
     item = gina.message("my own message")
     item.hover()
     item.get_by_test_id("message-menu-button").click()
     problems += gina.accessibility_problems("chat, message menu open")
+    item.get_by_test_id("menu-add-reaction").click()
+    expect(gina.tid("emoji-option").first).to_be_visible()
+    problems += gina.accessibility_problems("emoji picker")
+    gina.tid("emoji-search").fill("heart")
+    problems += gina.accessibility_problems("emoji picker, searched")
     gina.page.keyboard.press("Escape")
+    expect(gina.tid("emoji-picker")).to_be_hidden()
+    gina.message("my own message").get_by_test_id("message-menu-button").click()
+    gina.message("my own message").get_by_test_id("menu-edit").click()
+    expect(gina.tid("edit-input")).to_be_focused()
+    problems += gina.accessibility_problems("chat, editing a message")
+    gina.page.keyboard.press("Escape")
+    gina.tid("thread-summary").first.click()
+    expect(gina.tid("thread-list").get_by_test_id("message-item")).to_have_count(3)
+    problems += gina.accessibility_problems("chat with the thread pane")
+    gina.tid("thread-close").click()
 
     gina.tid("search-input").fill("axe")
     gina.tid("search-submit").click()
@@ -638,6 +671,10 @@ def test_every_screen_passes_axe(persons, base_url):
     gina.tid("chat-list-item").first.click()
     expect(gina.tid("chat-view")).to_be_visible()
     problems += gina.accessibility_problems("phone, chat")
+    gina.tid("thread-summary").first.click()
+    expect(gina.tid("thread-pane")).to_be_visible()
+    expect(gina.tid("message-list")).to_be_hidden()
+    problems += gina.accessibility_problems("phone, thread")
 
     assert not problems, "\n".join(problems)
     assert gina.errors == []

@@ -82,6 +82,10 @@ export const Api = {
     request('POST', `/api/chats/${seg(chatId)}/read`, { message_id: messageId }),
   like: (id) => request('PUT', `/api/messages/${seg(id)}/like`),
   unlike: (id) => request('DELETE', `/api/messages/${seg(id)}/like`),
+  editMessage: (id, body) => request('PATCH', `/api/messages/${seg(id)}`, { body }),
+  thread: (rootId, params = {}) => request('GET', `/api/messages/${seg(rootId)}/thread${query(params)}`),
+  react: (id, emoji) => request('PUT', `/api/messages/${seg(id)}/reactions/${seg(emoji)}`),
+  unreact: (id, emoji) => request('DELETE', `/api/messages/${seg(id)}/reactions/${seg(emoji)}`),
   deleteMessage: (id, scope) => request('DELETE', `/api/messages/${seg(id)}${query({ for: scope })}`),
   context: (id, before = 20, after = 20) =>
     request('GET', `/api/messages/${seg(id)}/context${query({ before, after })}`),

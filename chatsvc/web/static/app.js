@@ -9,10 +9,11 @@
 //
 // Debug hook: opening the page with `?debug=1` in its address (the end-to-end tests do)
 // installs `window.chatsvcDebug()`, a read-only summary of the client's state for their
-// failure reports. Without it, nothing is exposed.
+// failure reports, and `window.chatsvcMarkdownHtml(text)` (markdown.js's renderer, for the
+// parity test). Without it, nothing is exposed.
 
 import { Api, ApiError, setToken, getToken, setUnauthorizedHandler } from './api.js';
-import { ChatSocket } from './socket.js';
+import { ChatSocket, threadFields } from './socket.js';
 import { Store } from './state.js';
 import { cmpId, newClientMsgId } from './ids.js';
 import { $, el, avatar, announce, toast } from './views/dom.js';
@@ -21,10 +22,14 @@ import { initSidebar } from './views/sidebar.js';
 import { initChatView } from './views/chat.js';
 import { initSearch } from './views/search.js';
 import { initDialogs } from './views/dialogs.js';
+import { initThreadView } from './views/thread.js';
+import { initEmojiPicker } from './views/emoji.js';
+import { markdownHtml } from './markdown.js';
 
 const TOKEN_KEY = 'chatsvc.token';
 const INVITE_KEY = 'chatsvc.invite';
 const PAGE = 50;
+const THREAD_PAGE = 50;
 const CATCH_UP_PAGE = 200;
 const CATCH_UP_MAX_PAGES = 5; // further behind than this: restart at the latest page
 
@@ -33,6 +38,7 @@ let socket = null;
 let mode = 'empty'; // what the main pane shows: empty | chat | search
 const readSent = new Map(); // chat id -> message id we last asked the server to mark read
 let directoryFetchedAt = 0;
+let emojiData = null; // the picker's data, fetched on first use
 
 /** What to tell the user about a failure: an API error's message (with its per-field details unless `brief`). */
 function errorText(e, { brief = false } = {}) {
@@ -48,9 +54,42 @@ function setMode(next) {
   $('#empty-view').hidden = next !== 'empty';
   if (next !== 'chat') chatView.hide();
   if (next === 'search') search.show(); else search.hide();
+  showThreadPane();
   // On phones the main pane replaces the sidebar while a chat or results are shown.
   document.body.classList.toggle('show-main', next !== 'empty');
   $('#sidebar-toggle').setAttribute('aria-expanded', String(next === 'empty'));
+}
+
+/** The thread pane shows beside the open chat (the whole screen on phones) while a thread of it is open. */
+function showThreadPane() {
+  const t = store.thread;
+  const shown = mode === 'chat' && !!t && t.chatId === store.openChatId;
+  if (shown) threadView.show(); else threadView.hide();
+  document.body.classList.toggle('show-thread', shown);
+}
+
+/** Loads the open thread's next page (its first when nothing is loaded yet). */
+async function loadThreadPage(t) {
+  if (t.loading) return;
+  store.setThreadLoading(t, true);
+  try {
+    const after = t.replies.length ? t.replies[t.replies.length - 1].id : undefined;
+    const r = await Api.thread(t.rootId, { after, limit: THREAD_PAGE });
+    store.mergeThreadPage(t, r);
+    await ensureUsers([r.root?.sender_id, ...(r.replies || []).map((m) => m.sender_id)].filter(Boolean));
+  } finally {
+    store.setThreadLoading(t, false);
+  }
+}
+
+/** After a reconnect: the open thread's root and every reply since the last one loaded. */
+async function catchUpThread() {
+  const t = store.thread;
+  if (!t || !t.atLatest) return;
+  for (let pages = 0; pages < CATCH_UP_MAX_PAGES && store.thread === t; pages += 1) {
+    await loadThreadPage(t);
+    if (t.atLatest) break;
+  }
 }
 
 function showSidebar() {
@@ -187,6 +226,7 @@ async function sync() {
     }
     await ensureUsers(c.chats.flatMap((ch) => [...(ch.member_ids || []), ch.last_message?.sender_id]).filter(Boolean));
     await Promise.all([...store.windows.keys()].map((id) => catchUp(id).catch(fail)));
+    await catchUpThread().catch(fail);
     if (store.openChatId) { markRead(store.openChatId); await fillScreen(store.openChatId); }
   } catch (e) { fail(e); }
 }
@@ -216,6 +256,7 @@ async function refreshChat(chatId) {
 
 const actions = {
   async openChat(chatId) {
+    if (store.thread && store.thread.chatId !== chatId) store.closeThread();
     store.openChat(chatId);
     setMode('chat');
     let win = store.window(chatId);
@@ -228,10 +269,17 @@ const actions = {
     await fillScreen(chatId);
   },
 
-  async openHit(chatId, messageId) {
+  /** A search hit: its chat around it, or (a reply, `threadId` set) around its root with the thread open. */
+  async openHit(chatId, messageId, threadId = null) {
     try {
       if (!store.chats.has(chatId)) await refreshChat(chatId);
       if (!store.chats.has(chatId)) { toast('That chat is no longer available.'); return; }
+      if (threadId) {
+        await actions.openHit(chatId, threadId);
+        await actions.openThread(chatId, threadId, { focusReplyId: messageId });
+        return;
+      }
+      if (store.thread) store.closeThread();
       const r = await Api.context(messageId, 25, 25);
       const win = store.openWindow(chatId, { atLatest: !r.has_more_after, hasMoreBefore: !!r.has_more_before });
       store.merge(chatId, r.messages);
@@ -259,12 +307,78 @@ const actions = {
     socket.sendMessage(chatId, body, newClientMsgId());
     store.changed('outbox');
   },
+
+  sendReply(chatId, rootId, body, alsoInChat) {
+    socket.sendMessage(chatId, body, newClientMsgId(), { thread_id: rootId, also_in_chat: !!alsoInChat });
+    store.changed('outbox');
+  },
+
+  /** Opens the thread of `rootId` in the pane beside its chat (which must be the open one). */
+  async openThread(chatId, rootId, { focusReplyId = null } = {}) {
+    if (store.openChatId !== chatId) await actions.openChat(chatId);
+    const t = store.openThread(chatId, rootId);
+    threadView.focusOn(focusReplyId);
+    showThreadPane();
+    try {
+      await loadThreadPage(t);
+      // A search hit further down: page on until it is loaded.
+      for (let i = 0; focusReplyId && !t.atLatest && i < 20 && store.thread === t
+           && !t.replies.some((m) => m.id === focusReplyId); i += 1) await loadThreadPage(t);
+      if (focusReplyId && store.thread === t) showThreadPane();
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404 && store.thread === t) {
+        store.closeThread();
+        showThreadPane();
+        toast('That thread is no longer available.');
+      } else fail(e);
+    }
+  },
+
+  async loadMoreReplies() {
+    const t = store.thread;
+    if (!t || t.atLatest) return;
+    try { await loadThreadPage(t); } catch (e) { fail(e); }
+  },
+
+  closeThread() {
+    const rootId = store.thread?.rootId;
+    store.closeThread();
+    showThreadPane();
+    const back = rootId && document.querySelector(`#message-list [data-message-id="${CSS.escape(rootId)}"]`);
+    if (back) back.focus(); else $('#composer-input').focus();
+  },
+
+  /** Saves an edit; true once the server took it (its answer replaces the loaded copies). */
+  async editMessage(m, body) {
+    try {
+      store.replaceMessage(await Api.editMessage(m.id, body));
+      announce('Message edited');
+      return true;
+    } catch (e) { fail(e); return false; }
+  },
+
+  /** Adds (`on`) or takes back one's reaction `emoji` (👍 is the like). */
+  react(m, emoji, on) {
+    (on ? Api.react(m.id, emoji) : Api.unreact(m.id, emoji))
+      .then((r) => store.replaceMessage(r))
+      .catch(fail);
+  },
+
+  /** The emoji picker's data (vendor/emoji.json), fetched once when the picker first opens. */
+  emojiData() {
+    if (!emojiData) {
+      emojiData = fetch('/static/vendor/emoji.json').then((r) => {
+        if (!r.ok) throw new Error('Cannot load the emoji list.');
+        return r.json();
+      });
+      emojiData.catch(() => { emojiData = null; });
+    }
+    return emojiData;
+  },
   pending: (chatId) => (socket ? [...socket.outbox.values()].filter((p) => p.chat_id === chatId) : []),
   retry: (id) => socket?.retry(id),
   discard: (id) => socket?.discard(id),
 
-  like(m) { Api.like(m.id).then((r) => store.applyLikes(m.chat_id, m.id, r.liked_by)).catch(fail); },
-  unlike(m) { Api.unlike(m.id).then((r) => store.applyLikes(m.chat_id, m.id, r.liked_by)).catch(fail); },
 
   async deleteMessage(m, scope) {
     try {
@@ -351,7 +465,11 @@ function onEvent(f) {
       store.applyMessage(m, { viewing: isViewing(m.chat_id) });
       markRead(m.chat_id);
       ensureUsers([m.sender_id]);
-      if (store.me && m.sender_id !== store.me.id) {
+      if (store.me && m.sender_id !== store.me.id && m.thread_id && !m.also_in_chat) {
+        if (store.thread?.rootId === m.thread_id && threadView.isShown()) {
+          announce(`${store.displayName(m.sender_id)} replied in the thread: ${m.body.slice(0, 200)}`);
+        }
+      } else if (store.me && m.sender_id !== store.me.id) {
         const who = store.displayName(m.sender_id);
         const text = m.deleted ? 'deleted message' : m.body.slice(0, 200);
         announce(store.openChatId === m.chat_id && mode === 'chat'
@@ -365,6 +483,16 @@ function onEvent(f) {
       return;
     case 'read':
       store.applyRead(f.chat_id, f.user_id, f.message_id);
+      return;
+    case 'edited':
+      store.replaceMessage(f.message);
+      return;
+    case 'reaction':
+      store.applyReactions(f.chat_id, f.message_id, f.reactions);
+      return;
+    case 'thread':
+      store.applyThreadRoot(f.chat_id, f.root);
+      ensureUsers(f.root?.reply_user_ids || []);
       return;
     case 'deleted':
       if (store.applyDeleted(f.chat_id, f.message_id, f.for)) refreshChat(f.chat_id);
@@ -398,7 +526,7 @@ function startSocket(me) {
   socket = new ChatSocket({
     getToken,
     outboxKey: `chatsvc.outbox.${me.id}`,
-    restSend: (item) => Api.sendMessage(item.chat_id, { body: item.body, client_msg_id: item.client_msg_id }),
+    restSend: (item) => Api.sendMessage(item.chat_id, { body: item.body, client_msg_id: item.client_msg_id, ...threadFields(item) }),
   });
   socket.addEventListener('ready', (ev) => {
     if (ev.detail.user) store.setMe(ev.detail.user);
@@ -409,7 +537,8 @@ function startSocket(me) {
     const m = ev.detail.message;
     store.applyMessage(m, { viewing: isViewing(m.chat_id) });
     markRead(m.chat_id);
-    if (m.chat_id === store.openChatId) chatView.stickToBottom();
+    if (m.thread_id && store.thread?.rootId === m.thread_id) threadView.stickToBottom();
+    if (m.chat_id === store.openChatId && (!m.thread_id || m.also_in_chat)) chatView.stickToBottom();
     store.changed('outbox');
   });
   socket.addEventListener('outbox', () => store.changed('outbox'));
@@ -462,6 +591,9 @@ function endSession(message = '') {
   $('#search-input').value = '';
   $('#composer-input').value = '';
   chatView.reset();
+  threadView.hide();
+  threadView.reset();
+  document.body.classList.remove('show-thread');
   $('#workspace').hidden = true;
   auth.show(message);
 }
@@ -500,7 +632,9 @@ async function boot() {
 
 const auth = initAuth({ login: Api.login, signup: Api.signup, createTeam: Api.createTeam, onSession, errorText });
 const sidebar = initSidebar(store, actions);
-const chatView = initChatView(store, actions);
+const picker = initEmojiPicker(actions);
+const chatView = initChatView(store, actions, picker);
+const threadView = initThreadView(store, actions, picker);
 const search = initSearch(store, actions);
 const dialogs = initDialogs(store, actions);
 
@@ -508,6 +642,8 @@ store.addEventListener('change', (ev) => {
   if (!store.me) return;
   sidebar.render(ev.detail);
   chatView.render(ev.detail);
+  if (ev.detail.has('thread') || ev.detail.has('chats')) showThreadPane();
+  threadView.render(ev.detail);
   const n = store.totalUnread();
   document.title = n ? `(${n}) chatsvc` : 'chatsvc';
 });
@@ -526,7 +662,10 @@ if (new URLSearchParams(location.search).get('debug') === '1') {
   window.chatsvcDebug = () => ({
     mode, openChatId: store.openChatId, chats: [...store.chats.keys()], windows: [...store.windows.keys()],
     socket: socket ? socket.status : null, outbox: socket ? socket.outbox.size : 0,
+    thread: store.thread ? { rootId: store.thread.rootId, replies: store.thread.replies.length, atLatest: store.thread.atLatest } : null,
   });
+  // markdown-it's HTML before sanitising, for the parity test against chatsvc.markdown.
+  window.chatsvcMarkdownHtml = markdownHtml;
 }
 
 boot();

@@ -12,6 +12,11 @@ const REST_FALLBACK_AFTER_MS = 4_000;
 // Error codes after which retrying the same send later can succeed.
 const RETRYABLE = new Set(['unavailable', 'rate_limited', 'network']);
 
+/** The thread part of a send (REST body or frame): nothing for a message to the chat. */
+export function threadFields(item) {
+  return item.thread_id ? { thread_id: item.thread_id, also_in_chat: !!item.also_in_chat } : {};
+}
+
 export class ChatSocket extends EventTarget {
   /**
    * @param {object} o
@@ -168,8 +173,10 @@ export class ChatSocket extends EventTarget {
 
   // ---- outbox ---------------------------------------------------------------------
 
-  sendMessage(chat_id, body, client_msg_id) {
+  /** `thread`: {thread_id, also_in_chat} for a reply in a thread. */
+  sendMessage(chat_id, body, client_msg_id, thread = null) {
     const item = { chat_id, body, client_msg_id, created_at: new Date().toISOString(), status: 'pending', error: null };
+    if (thread?.thread_id) Object.assign(item, { thread_id: thread.thread_id, also_in_chat: !!thread.also_in_chat });
     this.outbox.set(client_msg_id, item);
     this.saveOutbox();
     this.transmit(item);
@@ -178,7 +185,7 @@ export class ChatSocket extends EventTarget {
 
   transmit(item) {
     this.send({ type: 'send', ref: `send:${item.client_msg_id}`, chat_id: item.chat_id,
-      body: item.body, client_msg_id: item.client_msg_id });
+      body: item.body, client_msg_id: item.client_msg_id, ...threadFields(item) });
   }
 
   flushOutbox() {

@@ -11,6 +11,18 @@ import { cmpId, maxId } from './ids.js';
 
 function byIdAsc(a, b) { return cmpId(a.id, b.id); }
 
+/** Shown in the chat's own flow: a top-level message, or a thread reply also sent to the chat. */
+export function inChat(m) { return !m.thread_id || !!m.also_in_chat; }
+
+/** Sorted union by id of `old` and `fresh`: newer copies replace older ones. */
+function union(old, fresh) {
+  const byId = new Map(old.map((m) => [m.id, m]));
+  for (const m of fresh) byId.set(m.id, m);
+  return [...byId.values()].sort(byIdAsc);
+}
+
+const SUMMARY = ['reply_count', 'last_reply_at', 'reply_user_ids'];
+
 export class Store extends EventTarget {
   constructor() {
     super();
@@ -28,6 +40,8 @@ export class Store extends EventTarget {
     this.chatStamps = new Map(); // chat id -> stamp of its last upsert
     this.contactsStamp = 0;     // stamp of the last change to the contact list
     this.openChatId = null;
+    // The open thread pane: {chatId, rootId, root, replies, atLatest, loading}, or null.
+    this.thread = null;
     this.dirty = new Set();
     this.scheduled = false;
     this.changed('all');
@@ -161,7 +175,8 @@ export class Store extends EventTarget {
     this.chatStamps.delete(id);
     this.windows.delete(id);
     if (this.openChatId === id) this.openChatId = null;
-    this.changed('chats', 'chat');
+    if (this.thread?.chatId === id) this.thread = null;
+    this.changed('chats', 'chat', 'thread');
   }
 
   /** Most recent activity first. RFC 3339 UTC strings sort lexicographically. */
@@ -227,7 +242,8 @@ export class Store extends EventTarget {
   /** Sorted union by id: duplicates are impossible, and newer copies replace older ones. */
   merge(chatId, messages) {
     const win = this.windows.get(chatId);
-    if (!win || !messages?.length) return 0;
+    messages = (messages || []).filter(inChat); // thread-only replies live in their thread
+    if (!win || !messages.length) return 0;
     const byId = new Map(win.messages.map((m) => [m.id, m]));
     let added = 0;
     for (const m of messages) {
@@ -252,6 +268,12 @@ export class Store extends EventTarget {
   // ---- live events ----------------------------------------------------------------------
 
   applyMessage(m, { viewing }) {
+    const t = this.thread;
+    if (m.thread_id && t && t.rootId === m.thread_id && t.atLatest) {
+      t.replies = union(t.replies, [m]);
+      this.changed('thread');
+    }
+    if (!inChat(m)) return; // a thread-only reply: not in the chat's flow, not unread there
     const chat = this.chats.get(m.chat_id);
     if (chat) {
       if (!chat.last_message || cmpId(m.id, chat.last_message.id) > 0) {
@@ -267,6 +289,7 @@ export class Store extends EventTarget {
     if (win && win.atLatest) this.merge(m.chat_id, [m]);
   }
 
+  /** Changes every loaded copy of message `id`: in its chat's window, as the chat's last message, in the thread pane. */
   updateMessage(chatId, id, patch) {
     const win = this.windows.get(chatId);
     if (win) {
@@ -275,7 +298,66 @@ export class Store extends EventTarget {
     }
     const chat = this.chats.get(chatId);
     if (chat?.last_message?.id === id) chat.last_message = { ...chat.last_message, ...patch };
+    const t = this.thread;
+    if (t && t.chatId === chatId) {
+      if (t.root?.id === id) t.root = { ...t.root, ...patch };
+      const j = t.replies.findIndex((m) => m.id === id);
+      if (j >= 0) t.replies[j] = { ...t.replies[j], ...patch };
+      this.changed('thread');
+    }
     this.changed('chat', 'chats');
+  }
+
+  /** A newer copy of a message (an edit, a reaction answer): replaces the loaded ones. */
+  replaceMessage(m) {
+    if (m?.id) this.updateMessage(m.chat_id, m.id, m);
+  }
+
+  applyReactions(chatId, messageId, reactions) {
+    this.updateMessage(chatId, messageId, { reactions: reactions || [] });
+  }
+
+  /** A thread root's reply summary changed (a `thread` event). */
+  applyThreadRoot(chatId, root) {
+    if (!root?.id) return;
+    const patch = {};
+    for (const k of SUMMARY) if (k in root) patch[k] = root[k];
+    this.updateMessage(chatId, root.id, patch);
+  }
+
+  // ---- the thread pane -------------------------------------------------------------------
+
+  /** Opens the thread of `rootId` (its root shown at once if loaded); live replies merge meanwhile. */
+  openThread(chatId, rootId) {
+    const root = this.window(chatId)?.messages.find((m) => m.id === rootId) || null;
+    this.thread = { chatId, rootId, root, replies: [], atLatest: true, loading: false };
+    this.changed('thread');
+    return this.thread;
+  }
+
+  closeThread() {
+    if (!this.thread) return;
+    this.thread = null;
+    this.changed('thread');
+  }
+
+  setThreadLoading(t, loading) {
+    t.loading = loading;
+    this.changed('thread');
+  }
+
+  /**
+   * A page of the thread (replies in id order after some reply): merged; with more after it,
+   * the pane stops at its end (live replies merged meanwhile are dropped: a later page brings them).
+   */
+  mergeThreadPage(t, { root, replies, has_more: hasMore }) {
+    if (this.thread !== t) return;
+    if (root) t.root = root;
+    t.replies = union(t.replies, replies || []);
+    const last = replies?.length ? replies[replies.length - 1].id : null;
+    if (hasMore && last) t.replies = t.replies.filter((m) => cmpId(m.id, last) <= 0);
+    t.atLatest = !hasMore;
+    this.changed('thread');
   }
 
   applyLikes(chatId, messageId, likedBy) {
@@ -302,6 +384,11 @@ export class Store extends EventTarget {
     }
     const win = this.windows.get(chatId);
     if (win) win.messages = win.messages.filter((m) => m.id !== messageId);
+    const t = this.thread;
+    if (t && t.chatId === chatId) {
+      t.replies = t.replies.filter((m) => m.id !== messageId);
+      this.changed('thread');
+    }
     this.changed('chat', 'chats');
     return wasLast;
   }

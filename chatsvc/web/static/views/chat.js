@@ -1,12 +1,15 @@
 // The open chat: header, message history (keyed rendering so scroll position, focus and
-// open menus survive live updates), likes, read markers, per-message menu and composer.
+// open menus survive live updates), read markers, the composer (Up in an empty composer
+// edits your last message). One message's look and menu: views/messages.js.
 
 import { cmpId } from '../ids.js';
-import { $, el, avatar, presenceDot, linkify, timeEl, reconcile, toast } from './dom.js';
+import { $, el, avatar, presenceDot, reconcile, toast } from './dom.js';
+import { renderMarkdown } from '../markdown.js';
+import { messageList } from './messages.js';
 
 const MAX_BODY = 10_000;
 
-export function initChatView(store, actions) {
+export function initChatView(store, actions, picker) {
   const view = $('#chat-view');
   const title = $('#chat-title');
   const members = $('#chat-members');
@@ -17,12 +20,12 @@ export function initChatView(store, actions) {
   const composer = $('#composer');
   const input = $('#composer-input');
 
-  let menuOpenId = null;    // message whose menu is open (kept across re-renders)
   let scrollTarget = null;  // message id to bring into view (search jump)
   let hitId = null;         // message highlighted as the search hit
   let stickBottom = false;  // keep pinned to the newest message (just opened / just sent)
   let chatIdShown = null;
   const drafts = new Map(); // chat id -> unsent text, kept while the user looks elsewhere
+  const messages = messageList(store, actions, { list, where: 'chat', rerender: () => render(), composer: () => input, picker });
 
   // ---- composer -----------------------------------------------------------------
 
@@ -30,6 +33,11 @@ export function initChatView(store, actions) {
     if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
       ev.preventDefault();
       composer.requestSubmit();
+    } else if (ev.key === 'ArrowUp' && !input.value && !ev.shiftKey && !ev.altKey && !ev.ctrlKey && !ev.metaKey) {
+      // Up in an empty composer edits your last message, as in the usual team chats.
+      const win = store.openChatId && store.window(store.openChatId);
+      const last = win && [...win.messages].reverse().find((m) => m.sender_id === store.me?.id && !m.deleted);
+      if (last && messages.startEdit(last, { fromComposer: true })) ev.preventDefault();
     }
   });
   input.addEventListener('input', () => {
@@ -74,53 +82,6 @@ export function initChatView(store, actions) {
     if (stickBottom && scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight > 80) stickBottom = false;
   }, { passive: true });
 
-  // ---- menus -------------------------------------------------------------------------
-
-  function setMenu(id, focusFirst = false) {
-    menuOpenId = id;
-    for (const wrap of list.querySelectorAll('.menu-wrap')) {
-      const open = wrap.dataset.messageId === id;
-      wrap.querySelector('.menu').hidden = !open;
-      wrap.querySelector('.menu-button').setAttribute('aria-expanded', String(open));
-      if (open && focusFirst) wrap.querySelector('.menu button')?.focus();
-    }
-  }
-  document.addEventListener('click', (ev) => {
-    if (menuOpenId && !ev.target.closest?.('.menu-wrap')) setMenu(null);
-  });
-  list.addEventListener('keydown', (ev) => {
-    if (ev.key === 'Escape' && menuOpenId) {
-      const id = menuOpenId;
-      setMenu(null);
-      list.querySelector(`.menu-wrap[data-message-id="${CSS.escape(id)}"] .menu-button`)?.focus();
-    }
-  });
-
-  function menuFor(m, mine) {
-    const liked = store.me && (m.liked_by || []).includes(store.me.id);
-    const sender = store.displayName(m.sender_id);
-    const menuId = `menu-${m.id}`;
-    const item = (label, testid, fn) => el('button', {
-      type: 'button', testid, onclick: () => { setMenu(null); fn(); },
-    }, label);
-    const open = menuOpenId === m.id;
-    return el('div', { class: 'menu-wrap', dataset: { messageId: m.id } },
-      el('button', {
-        type: 'button', class: 'menu-button icon-button', testid: 'message-menu-button',
-        'aria-label': `Actions for message from ${sender}`, 'aria-haspopup': 'true',
-        'aria-expanded': String(open), 'aria-controls': menuId,
-        onclick: (ev) => { ev.stopPropagation(); setMenu(menuOpenId === m.id ? null : m.id, true); },
-      }, '⋯'),
-      el('div', { class: 'menu', id: menuId, hidden: !open },
-        m.deleted ? null : liked
-          ? item('Unlike', 'menu-unlike', () => actions.unlike(m))
-          : item('Like', 'menu-like', () => actions.like(m)),
-        item('Delete for me', 'menu-delete-me', () => actions.deleteMessage(m, 'me')),
-        mine && !m.deleted ? item('Delete for everyone', 'menu-delete-everyone', () => actions.deleteMessage(m, 'everyone')) : null));
-  }
-
-  // ---- messages ---------------------------------------------------------------------
-
   /** Which readers' avatars go after which message: the newest loaded message <= their read id. */
   function readMarkers(chat, win) {
     const at = new Map();
@@ -143,39 +104,6 @@ export function initChatView(store, actions) {
     return at;
   }
 
-  function messageItem(m, readers) {
-    const mine = store.me && m.sender_id === store.me.id;
-    const sender = store.user(m.sender_id) || (mine ? store.me : null);
-    const likers = m.liked_by || [];
-    const senderName = store.displayName(m.sender_id);
-    return el('li', {
-      class: `message${mine ? ' mine' : ''}${m.deleted ? ' deleted' : ''}${m.id === hitId ? ' hit' : ''}`,
-      testid: 'message-item', tabindex: '-1',
-      dataset: { messageId: m.id, senderId: m.sender_id, deleted: String(!!m.deleted) },
-    },
-    avatar(sender, { testid: 'message-avatar' }),
-    el('div', { class: 'bubble' },
-      el('div', { class: 'meta' },
-        el('span', { class: 'sender', testid: 'message-sender' }, senderName), ' ', timeEl(m.created_at)),
-      m.deleted
-        ? el('div', { class: 'body deleted-note', testid: 'message-body' }, 'This message was deleted.')
-        : el('div', { class: 'body', testid: 'message-body' }, linkify(m.body)),
-      likers.length ? el('div', {
-        class: 'likes', testid: 'message-likes', role: 'group',
-        'aria-label': `Liked by ${likers.map((id) => store.displayName(id)).join(', ')}`,
-      }, el('span', { class: 'heart', 'aria-hidden': 'true' }, '♥'),
-      likers.map((id) => avatar(store.user(id) || (store.me?.id === id ? store.me : null), { size: 'xs', testid: 'liker-avatar' }))) : null),
-    menuFor(m, mine),
-    readers?.length ? el('div', {
-      class: 'read-markers', testid: 'read-markers', role: 'group',
-      'aria-label': `Read by ${readers.map((id) => store.displayName(id)).join(', ')}`,
-    }, readers.map((id) => {
-      const a = avatar(store.user(id), { size: 'xs', label: false, testid: 'read-marker' });
-      a.dataset.userId = id;
-      return a;
-    })) : null);
-  }
-
   function pendingItem(p) {
     const failed = p.status === 'failed';
     return el('li', {
@@ -187,7 +115,7 @@ export function initChatView(store, actions) {
       el('div', { class: 'meta' },
         el('span', { class: 'sender' }, store.displayName(store.me?.id)), ' ',
         el('span', { class: 'status', testid: 'pending-status' }, failed ? `Not sent: ${p.error || 'error'}` : 'Sending…')),
-      el('div', { class: 'body', testid: 'message-body' }, linkify(p.body)),
+      el('div', { class: 'body markdown', testid: 'message-body' }, renderMarkdown(p.body)),
       failed ? el('div', { class: 'pending-actions' },
         el('button', { type: 'button', class: 'small', testid: 'pending-retry', onclick: () => actions.retry(p.client_msg_id) }, 'Retry'),
         el('button', { type: 'button', class: 'small', testid: 'pending-discard', onclick: () => actions.discard(p.client_msg_id) }, 'Discard')) : null));
@@ -212,7 +140,7 @@ export function initChatView(store, actions) {
     if (!chat || !win) return;
     if (chatIdShown !== chatId) {
       chatIdShown = chatId;
-      menuOpenId = null;
+      messages.reset();
       list.replaceChildren();
     }
     renderHeader(chat);
@@ -232,19 +160,13 @@ export function initChatView(store, actions) {
     const readers = readMarkers(chat, win);
     const items = win.messages.map((m) => {
       const r = readers.get(m.id) || [];
-      const senderU = store.user(m.sender_id);
-      const likerNames = (m.liked_by || []).map((id) => store.displayName(id));
-      return {
-        key: m.id,
-        sig: JSON.stringify([m.body, m.deleted, m.liked_by, likerNames, r, m.id === hitId,
-          senderU?.display_name, senderU?.avatar_color, r.map((id) => store.user(id)?.avatar_color)]),
-        build: () => messageItem(m, r),
-      };
+      return messages.item(m, { readers: r, hit: m.id === hitId },
+        [r, m.id === hitId, r.map((id) => store.user(id)?.avatar_color)]);
     });
     if (win.atLatest) {
       // A pending message whose copy already arrived live is shown once, as the real one.
       const arrived = new Set(win.messages.filter((m) => m.sender_id === store.me?.id).map((m) => m.client_msg_id));
-      for (const p of actions.pending(chatId)) {
+      for (const p of actions.pending(chatId).filter((item) => !item.thread_id)) {
         if (arrived.has(p.client_msg_id)) continue;
         items.push({ key: `p:${p.client_msg_id}`, sig: JSON.stringify([p.status, p.error]), build: () => pendingItem(p) });
       }
@@ -297,6 +219,6 @@ export function initChatView(store, actions) {
       return !!win && !win.loading && win.hasMoreBefore && scroller.scrollHeight <= scroller.clientHeight + 10;
     },
     /** Forget everything of the signed-out account. */
-    reset() { drafts.clear(); hitId = null; scrollTarget = null; menuOpenId = null; chatIdShown = null; },
+    reset() { drafts.clear(); hitId = null; scrollTarget = null; messages.reset(); chatIdShown = null; },
   };
 }

@@ -78,14 +78,18 @@ export function initSearch(store, actions) {
       el('button', {
         type: 'button', class: 'search-hit', testid: 'search-hit',
         dataset: { messageId: m.id, chatId: m.chat_id },
-        onclick: () => actions.openHit(m.chat_id, m.id),
+        // A hit on a thread reply opens its thread.
+        onclick: () => actions.openHit(m.chat_id, m.id, m.thread_id || null),
       },
       el('span', { class: 'hit-head' },
         avatar(store.user(m.sender_id), { size: 'sm', label: false }),
         el('span', { class: 'sender' }, store.displayName(m.sender_id)),
         el('span', { class: 'muted' }, ' in '),
         el('span', { class: 'hit-chat', testid: 'search-hit-chat' }, chatName),
+        m.thread_id ? el('span', { class: 'muted', testid: 'search-hit-thread' }, ' (thread reply)') : null,
         el('span', { class: 'muted hit-time' }, timeEl(m.created_at))),
+      // The server's highlight fragments as they are; without one, the body as plain text
+      // (a hit is one button: rendered markdown would put links inside it).
       highlights.map((h) => (h == null ? el('p', { class: 'highlight', testid: 'search-highlight' }, m.body) : highlightNode(h, m.body)))));
   }
 
