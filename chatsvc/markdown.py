@@ -49,6 +49,8 @@ def markdown_html(text: str) -> str:
 
 
 def _attribute(tag: str, name: str, value: str) -> str | None:
+    if name not in ATTRIBUTES.get(tag, ()):   # nh3 allows title and lang everywhere by default
+        return None
     if tag == "code" and name == "class":   # only a fence's language-xxx class
         return value if _LANGUAGE_CLASS.match(value) else None
     return value
