@@ -49,8 +49,8 @@ def markdown_html(text: str) -> str:
 
 
 def _attribute(tag: str, name: str, value: str) -> str | None:
-    if name not in ATTRIBUTES.get(tag, ()):   # nh3 allows title and lang everywhere by default
-        return None
+    if name not in ATTRIBUTES.get(tag, ()) and not (tag == "a" and name == "rel"):
+        return None   # nh3 allows title and lang on every tag by default; the workspace does not
     if tag == "code" and name == "class":   # only a fence's language-xxx class
         return value if _LANGUAGE_CLASS.match(value) else None
     return value

@@ -47,3 +47,12 @@ def client_msg_id(**kwargs):
 def username(**kwargs):
     return fields.String(validate=validate.Regexp(
         USERNAME, error="must be 1-32 characters of A-Z, a-z, 0-9, '_', '.' or '-'"), **kwargs)
+
+
+class StrictBoolean(fields.Boolean):
+    """Only JSON true or false (not 1, "yes" or null)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("must be true or false")
+        return value

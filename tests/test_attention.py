@@ -172,7 +172,8 @@ def test_settings_follow_the_user_and_default_by_kind(team):
 
 @pytest.mark.parametrize("payload, field", [
     ({"notify": "sometimes"}, "notify"), ({"notify": ""}, "notify"), ({"notify": 3}, "notify"),
-    ({"muted": "yes"}, "muted"), ({"muted": None}, "muted"), ({"volume": 11}, "volume")])
+    ({"muted": "yes"}, "muted"), ({"muted": None}, "muted"), ({"muted": 1}, "muted"),
+    ({"muted": 0}, "muted"), ({"volume": 11}, "volume")])
 def test_bad_settings_are_refused(team, payload, field):
     assert_error(team.api("bob").put(f"/api/chats/{team.chat_id}/settings", json=payload),
                  400, "bad_request", field)

@@ -5,7 +5,7 @@ Request schemas validate and load; response schemas document the shapes for Open
 """
 from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 
-from chatsvc.wire import Body, Id, client_msg_id, username
+from chatsvc.wire import Body, Id, StrictBoolean, client_msg_id, username
 
 
 class Request(Schema):
@@ -62,13 +62,13 @@ class SendIn(Request):
     body = Body(required=True)
     client_msg_id = client_msg_id()
     thread_id = Id(load_default=None, allow_none=True)
-    also_in_chat = fields.Boolean(load_default=False)
+    also_in_chat = StrictBoolean(load_default=False)
 
 
 class SettingsIn(Request):
     """Each setting optional; what is given must be exactly a JSON boolean / one of the
     notify levels (no "yes", no null)."""
-    muted = fields.Boolean(truthy={True}, falsy={False})
+    muted = StrictBoolean()
     notify = fields.String(validate=validate.OneOf(["all", "mentions", "none"]))
 
     class Meta:
