@@ -189,18 +189,21 @@ def run_wsload(job: dict) -> dict:
 # -- 2. acked throughput -----------------------------------------------------------------
 
 def throughput(url: str, senders: int, window: int, seconds: float, go: bool,
-               replies: float = 0.0, reactions: float = 0.0) -> dict:
+               replies: float = 0.0, reactions: float = 0.0, mentions: float = 0.0) -> dict:
     team, users = make_team(url, senders * 10)
     ws_url = url.replace("http", "ws", 1) + "/ws"
     chat_ids = [make_chat(url, users[i * 10], users[i * 10 + 1:(i + 1) * 10]) for i in range(senders)]
     if go:
-        print(f"throughput: measuring (Go client; {replies:.0%} replies, {reactions:.0%} reactions)", flush=True)
+        print(f"throughput: measuring (Go client; {replies:.0%} replies, {reactions:.0%} reactions, "
+              f"{mentions:.0%} mentions)", flush=True)
         return run_wsload({"mode": "throughput", "ws_url": ws_url, "seconds": seconds, "warmup": 1.0,
                            "window": window, "replies": replies, "reactions": reactions,
-                           "senders": [{"chat_id": cid, "token": users[i * 10]["token"]}
+                           "mentions": mentions,
+                           "senders": [{"chat_id": cid, "token": users[i * 10]["token"],
+                                        "mention": users[i * 10 + 1]["user"]["username"]}
                                        for i, cid in enumerate(chat_ids)]})
-    if replies or reactions:
-        sys.exit("--replies/--reactions need the Go client")
+    if replies or reactions or mentions:
+        sys.exit("--replies/--reactions/--mentions need the Go client")
     clients = [Client(ws_url, users[i * 10]["token"]) for i in range(senders)]
     acked = [0]
     errors = [0]
@@ -321,6 +324,8 @@ def main():
                    help="share of sends that reply in a thread, in a second throughput run (e.g. 0.1)")
     p.add_argument("--reactions", type=float, default=0.0,
                    help="share of frames that react/unreact instead of sending, in that run (e.g. 0.2)")
+    p.add_argument("--mentions", type=float, default=0.0,
+                   help="share of sends that @mention a member of the chat, in that run (e.g. 0.05)")
     p.add_argument("--skip", choices=["raw", "throughput", "latency"], action="append", default=[])
     args = p.parse_args()
     go = args.client == "go"
@@ -342,11 +347,12 @@ def main():
         if "raw_bulk_docs_per_s" in results:
             line += f"; {100 * t['acked_per_s'] / results['raw_bulk_docs_per_s']:.0f}% of raw _bulk"
         print(line, flush=True)
-        if args.replies or args.reactions:
-            m = throughput(args.url, args.senders, args.window, args.seconds, go, args.replies, args.reactions)
+        if args.replies or args.reactions or args.mentions:
+            m = throughput(args.url, args.senders, args.window, args.seconds, go, args.replies,
+                           args.reactions, args.mentions)
             results["throughput_mix"] = m
             print(f"throughput with the mix: {m['acked_per_s']:,.0f} answered frames/s ({m['replies']} replies, "
-                  f"{m['reactions']} reactions, {m['errors']} errors); "
+                  f"{m['reactions']} reactions, {m['mentions']} mentions, {m['errors']} errors); "
                   f"{100 * m['acked_per_s'] / t['acked_per_s']:.0f}% of plain sends", flush=True)
     if "latency" not in args.skip:
         lat = latency(args.url, args.latency_chats, args.rate, args.seconds, go, args.repeat)

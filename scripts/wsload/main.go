@@ -6,11 +6,12 @@
 // chats are made there, through the REST API), runs it, and prints one JSON result.
 //
 //	{"mode": "throughput", "ws_url", "seconds", "warmup", "window",
-//	 "replies", "reactions", "senders": [{"chat_id", "token"}]}
+//	 "replies", "reactions", "mentions", "senders": [{"chat_id", "token", "mention"}]}
 //	  -> {"acked", "acked_per_s", "errors", "replies", "reactions"}
 //	  ("replies": the share of sends that reply in a thread; "reactions": the share of
 //	  frames that react or unreact to one of the sender's recent messages instead of
-//	  sending; "acked" counts every answered frame of the mix)
+//	  sending; "mentions": the share of sends that @mention the sender's "mention", a
+//	  member of its chat; "acked" counts every answered frame of the mix)
 //	{"mode": "latency", "ws_url", "seconds", "warmup", "rate",
 //	 "chats": [{"chat_id", "tokens": [sender, member, ...]}]}
 //	  -> {"delivered", "delivered_per_s", "p50_ms", "p99_ms", "mean_ms", "errors"}
@@ -39,9 +40,11 @@ type job struct {
 	Rate      float64 `json:"rate"`
 	Replies   float64 `json:"replies"`
 	Reactions float64 `json:"reactions"`
+	Mentions  float64 `json:"mentions"`
 	Senders   []struct {
-		ChatID string `json:"chat_id"`
-		Token  string `json:"token"`
+		ChatID  string `json:"chat_id"`
+		Token   string `json:"token"`
+		Mention string `json:"mention"`
 	} `json:"senders"`
 	Chats []struct {
 		ChatID string   `json:"chat_id"`
@@ -105,12 +108,13 @@ var reactionEmoji = []string{"\U0001F389", "\u2764\uFE0F", "\U0001F440", "\U0001
 // toggled on one of its recent messages. Its state is touched by the sender's two
 // goroutines (the reader records acked ids), hence the lock.
 type mixer struct {
-	mu                   sync.Mutex
-	recent               []string        // acked message ids, newest last (at most 64)
-	reacted              map[string]bool // "id emoji" the sender reacted with
-	seed                 uint64
-	replies, reactions   float64
-	nReplies, nReactions atomic.Int64
+	mu                             sync.Mutex
+	recent                         []string        // acked message ids, newest last (at most 64)
+	reacted                        map[string]bool // "id emoji" the sender reacted with
+	seed                           uint64
+	replies, reactions, mentions   float64
+	mention                        string // a member of the sender's chat
+	nReplies, nReactions, nMention atomic.Int64
 }
 
 func (m *mixer) random() float64 { // xorshift: cheap and goroutine-local under the lock
@@ -148,7 +152,12 @@ func (m *mixer) next(chatID string, i int) []byte {
 		data, _ := json.Marshal(map[string]string{"type": kind, "message_id": id, "emoji": emoji, "ref": ref})
 		return data
 	}
-	f := map[string]any{"type": "send", "chat_id": chatID, "body": bodyText(i),
+	body := bodyText(i)
+	if m.mentions > 0 && m.random() < m.mentions {
+		body = "@" + m.mention + " " + body
+		m.nMention.Add(1)
+	}
+	f := map[string]any{"type": "send", "chat_id": chatID, "body": body,
 		"client_msg_id": fmt.Sprintf("w%d-%d", os.Getpid(), n), "ref": ref}
 	if len(m.recent) > 0 && r < m.reactions+m.replies {
 		f["thread_id"] = m.recent[0] // the oldest recent message: a long-lived thread
@@ -168,7 +177,7 @@ func throughput(j job) map[string]any {
 		conn := dial(j.WSURL, s.Token)
 		slots := make(chan struct{}, j.Window)
 		mix := &mixer{reacted: map[string]bool{}, seed: uint64(si)*2654435761 + 1,
-			replies: j.Replies, reactions: j.Reactions}
+			replies: j.Replies, reactions: j.Reactions, mentions: j.Mentions, mention: s.Mention}
 		mixers = append(mixers, mix)
 		go func() { // reader: an ack, an ok or an error frees a slot
 			for {
@@ -213,13 +222,14 @@ func throughput(j job) map[string]any {
 	time.Sleep(500 * time.Millisecond) // the last acks
 	measuring.Store(false)
 	elapsed := time.Since(start).Seconds()
-	var replies, reactions int64
+	var replies, reactions, mentions int64
 	for _, m := range mixers {
 		replies += m.nReplies.Load()
 		reactions += m.nReactions.Load()
+		mentions += m.nMention.Load()
 	}
 	return map[string]any{"acked": acked.Load(), "acked_per_s": float64(acked.Load()) / elapsed,
-		"errors": errors.Load(), "replies": replies, "reactions": reactions}
+		"errors": errors.Load(), "replies": replies, "reactions": reactions, "mentions": mentions}
 }
 
 func latency(j job) map[string]any {
