@@ -6,7 +6,7 @@ Creates a team and a user over REST, opens N WebSocket connections from this one
 (gevent + websocket-client), authenticates each, and reports:
 - the time to connect (and authenticate) them all, and the connect rate;
 - the server worker's resident memory (RSS) before and after, and per connection in KiB
-  (DESIGN.md's target: <= 100 KiB per connection);
+  (target, docs/benchmarks.md: <= 100 KiB per connection);
 - that they are all still alive: after a settle period a ping on a sample (or all) must be
   answered with a pong.
 Idle here means what a real client does when nobody talks: a ping every --keepalive seconds,

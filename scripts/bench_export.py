@@ -6,7 +6,7 @@ after another, through chatsvc's export code (``chatsvc.export.run_export``, wha
 ``scripts/export`` runs, minus the process start-up), then the biggest team once more through
 ``scripts/export`` itself, start-up included. Reports messages/s overall and per team size.
 
-Target (DESIGN.md): >= 20,000 messages/s.
+Target (docs/benchmarks.md): >= 20,000 messages/s.
 """
 import argparse
 import json

@@ -7,7 +7,7 @@ what ``scripts/import slack`` runs, minus the process start-up) into a fresh ind
 and reports messages/s: of the whole import (checking the archive included) and of the
 write pass alone. The prefix is removed afterwards unless --keep-prefix.
 
-Target (DESIGN.md): >= 10,000 messages/s.
+Target (docs/benchmarks.md): >= 10,000 messages/s.
 """
 import argparse
 import json

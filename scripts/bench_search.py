@@ -11,7 +11,7 @@
 3. Reports p50/p95/p99 (ms) at 1 and 8 concurrent searchers (gevent greenlets, as the
    server runs), and the index size on disk per million messages (_cat/indices).
 
-Target (DESIGN.md): p95 <= 50 ms over 1,000,000 messages.
+Target (docs/benchmarks.md): p95 <= 50 ms over 1,000,000 messages.
 """
 from gevent import monkey
 
