@@ -274,3 +274,16 @@ def test_plain_text_and_mapping_rules():
 ])
 def test_slack_reaction_names_as_unicode_emoji(name, expect):
     assert unicode_emoji(name) == expect
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("quiet :sleeping:", "quiet \U0001F634"),
+    (":tada::tada: shipped", "\U0001F389\U0001F389 shipped"),
+    ("thanks :+1::skin-tone-3:", "thanks \U0001F44D\U0001F3FC"),
+    (":partyparrot: stays", ":partyparrot: stays"),          # a custom emoji
+    ("at 12:30:45", "at 12:30:45"),
+    ("https://x.example/a:b:c", "https://x.example/a:b:c"),   # not inside a URL or a word
+    ("std::vector::push_back", "std::vector::push_back"),
+])
+def test_emoji_shortcodes_in_text_become_emoji(text, expected):
+    assert plain_text(text, {}, {}) == expected

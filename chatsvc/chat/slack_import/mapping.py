@@ -26,9 +26,18 @@ NOT_MESSAGES = {"message_changed": "an edit event (the export has the edited tex
 _ANGLE = re.compile(r"<([^<>\n]+)>")
 
 
+_SHORTCODE = re.compile(r"(?<![\w/]):([a-z0-9_+-]+(?:::skin-tone-[2-6])?):(?![\w/])")
+
+
+def _emojize(text: str) -> str:
+    """Slack's ``:tada:`` shortcodes as the emoji they show (custom ones stay as typed)."""
+    return _SHORTCODE.sub(lambda m: unicode_emoji(m.group(1)) or m.group(0), text)
+
+
 def plain_text(text: str, names: dict[str, str], channels: dict[str, str]) -> str:
     """Slack's mrkdwn markup as plain readable text: ``<@U1>`` -> @username, ``<#C1|x>`` ->
-    #x, ``<url|label>`` -> label (url), ``<!here>`` -> @here, entities unescaped."""
+    #x, ``<url|label>`` -> label (url), ``<!here>`` -> @here, entities unescaped, ``:tada:``
+    -> 🎉."""
     def sub(m):
         inner = m.group(1)
         target, _, label = inner.partition("|")
@@ -47,7 +56,8 @@ def plain_text(text: str, names: dict[str, str], channels: dict[str, str]) -> st
         if label and label != target:
             return f"{label} ({target})"
         return target
-    return html.unescape(_ANGLE.sub(sub, text)) if "<" in text or "&" in text else text
+    text = html.unescape(_ANGLE.sub(sub, text)) if "<" in text or "&" in text else text
+    return _emojize(text) if ":" in text else text
 
 
 SKIN_TONES = {f"skin-tone-{n}": chr(0x1F3FB + n - 2) for n in range(2, 7)}   # Fitzpatrick 2..6
