@@ -25,6 +25,8 @@ def _without_code(body: str) -> str:
 def mentioned_ids(body: str, chat: dict, users_by_name: dict[str, str], sender_id: str) -> list[str]:
     """The user ids ``body`` mentions, in the order first named, each once.
     ``users_by_name`` maps casefolded usernames of the team to user ids."""
+    if "@" not in body:   # most messages: no scan at all on the send path
+        return []
     members = set(chat["member_ids"])
     found: list[str] = []
 
