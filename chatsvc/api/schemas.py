@@ -253,8 +253,12 @@ class RetentionDays(fields.Integer):
 
 
 class StrictBool(fields.Boolean):
-    def __init__(self, **kw):
-        super().__init__(truthy={True}, falsy={False}, **kw)
+    """Exactly a JSON true or false (not 1, "yes" or null)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("must be true or false")
+        return value
 
 
 class MeOut(UserOut):
