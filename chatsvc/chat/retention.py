@@ -29,6 +29,7 @@ import logging
 import os
 import secrets
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -171,21 +172,21 @@ def _held(engine, scope: RetentionScope, team_id: str) -> RetentionScope:
 
 def _delete_scope(engine, scope: RetentionScope, report: TeamReport, batch_size: int, files: FileReaper,
                   on_deleted, renew):
+    """Page through the scope and delete each page; the next page is searched while the
+    engine deletes the previous one (one delete in flight at a time)."""
     after = None
-    while True:
-        held = _held(engine, scope, scope.team_id)
-        batch = store.retention_batch(engine, held, batch_size, after, files.wants_files)
-        if not batch.refs:
-            return
-        if _held(engine, scope, scope.team_id) != held:
-            continue   # a hold changed while we looked: look again under the new holds
-        store.delete_messages(engine, batch.refs)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="retention-delete")
+    pending = None   # (future, batch) of the delete in flight
+
+    def finish(item):
+        future, batch = item
+        future.result()
         by_chat: dict[str, set[int]] = {}
         for _, mid, chat_id in batch.refs:
             by_chat.setdefault(chat_id, set()).add(int(mid))
         for chat_id, ids in by_chat.items():
             report.chats[chat_id] = report.chats.get(chat_id, 0) + len(ids)
-        if batch.files:
+        if batch.files:   # after their messages: a file without a message is only garbage
             files.delete(batch.files)
             report.files += len(batch.files)
         if on_deleted is not None:
@@ -193,9 +194,28 @@ def _delete_scope(engine, scope: RetentionScope, report: TeamReport, batch_size:
                 on_deleted(scope.team_id, chat_id, ids)
         if renew is not None:
             renew()
-        after = batch.last_sort
-        if len(batch.refs) < batch_size:
-            return
+
+    try:
+        while True:
+            held = _held(engine, scope, scope.team_id)
+            batch = store.retention_batch(engine, held, batch_size, after, files.wants_files)
+            if batch.refs and _held(engine, scope, scope.team_id) != held:
+                continue   # a hold changed while we looked: look again under the new holds
+            if pending is not None:
+                finish(pending)
+                pending = None
+            if not batch.refs:
+                return
+            pending = (pool.submit(store.delete_messages, engine, batch.refs), batch)
+            after = batch.last_sort
+            if len(batch.refs) < batch_size:
+                finish(pending)
+                pending = None
+                return
+    finally:
+        if pending is not None:
+            pending[0].result()
+        pool.shutdown(wait=True)
 
 
 def run(engine, ids, *, team_ids: list[str] | None = None, dry_run: bool = False, now: datetime | None = None,
