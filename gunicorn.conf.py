@@ -12,3 +12,10 @@ keepalive = 5
 accesslog = os.environ.get("CHATSVC_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("CHATSVC_LOG_LEVEL", "info")
+
+
+def post_worker_init(worker):
+    """Start the app's background jobs (the daily retention run) in the worker only."""
+    start = getattr(worker.wsgi, "extensions", {}).get("chatsvc.start_jobs")
+    if start is not None:
+        start()

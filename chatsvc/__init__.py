@@ -11,7 +11,7 @@ from flask import Flask
 
 from chatsvc import api, cli, gateway, web
 from chatsvc.api import frames
-from chatsvc.chat import accounts, people
+from chatsvc.chat import accounts, people, retention
 from chatsvc.chat.context import ChatContext
 from chatsvc.config import Config
 from chatsvc.store import Engine
@@ -37,6 +37,8 @@ def create_app(config: Config | None = None, *, init_indices: bool = True) -> Fl
     hub.on_presence = lambda user, status, last_seen: people.presence_changed(ctx, user, status, last_seen)
     app.extensions["chatsvc"] = ctx
     app.extensions["chatsvc.hub"] = hub
+    # Background jobs start only in a server worker (gunicorn.conf.py), not in CLI commands.
+    app.extensions["chatsvc.start_jobs"] = lambda: retention.start_scheduler(ctx)
 
     def authenticate(token):
         user, digest = accounts.authenticate(ctx, token)

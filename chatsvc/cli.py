@@ -5,7 +5,7 @@ import logging
 import click
 from flask import Flask
 
-from chatsvc import cli_import
+from chatsvc import cli_compliance, cli_import
 from chatsvc.store.indices import bootstrap
 
 _teardown_registered = False
@@ -43,6 +43,7 @@ def register(app: Flask):
         click.echo("created: " + (", ".join(created) if created else "nothing (all present)"))
 
     cli_import.register(group, app)
+    cli_compliance.register(group, app)
 
     @group.command("export")
     @click.option("--team", required=True, help="Team name (any case) or team id.")
@@ -52,6 +53,7 @@ def register(app: Flask):
     @click.option("--user", "users", multiple=True,
                   help="Only the chats this username was ever a member of, so all they sent (repeatable).")
     @click.option("--query", help="PROTOCOL.md search language, without per-user visibility rules.")
+    @click.option("--hold", help="Only what this legal hold covers (its chats, and what its users sent).")
     @click.option("--out", type=click.Path(), help="Output folder (default ./export-<team>-<timestamp>).")
     @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "html"]), default="jsonl",
                   show_default=True, help="JSON Lines, CSV, or per-chat HTML transcripts.")
@@ -62,7 +64,7 @@ def register(app: Flask):
     @click.option("--stop-after", type=click.IntRange(0), default=None, hidden=True,
                   help="Test hook: stop as if interrupted after this many messages.")
     def export(team, since, until, chats, users, query, out, fmt, resume, progress,
-               page_size, stop_after):
+               page_size, stop_after, hold):
         """Export a team's history (deleted and hidden messages included) for audit.
 
         Writes the messages in chat then id order from one consistent snapshot, with
@@ -76,7 +78,7 @@ def register(app: Flask):
 
         opts = ExportOptions(
             filters=Filters(team=team, since=since, until=until, chats=tuple(chats),
-                            users=tuple(users), query=query),
+                            users=tuple(users), query=query, hold=hold),
             out=out, format=fmt, resume=resume, page_size=page_size, stop_after=stop_after,
             progress=progress)
         try:

@@ -3,7 +3,7 @@ from flask import Blueprint, g
 
 from chatsvc.api import schemas as s
 from chatsvc.api.base import ctx, endpoint, load_args, load_json, me
-from chatsvc.chat import accounts, people
+from chatsvc.chat import accounts, people, roles
 from chatsvc.chat.accounts import public_user
 
 bp = Blueprint("accounts", __name__)
@@ -46,9 +46,9 @@ def logout():
 
 
 @bp.get("/api/me")
-@endpoint("The caller", response=s.UserOut)
+@endpoint("The caller (with her roles: admin, compliance)", response=s.MeOut)
 def get_me():
-    return public_user(me())
+    return roles.user_view(me())
 
 
 @bp.get("/api/users")

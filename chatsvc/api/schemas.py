@@ -3,7 +3,7 @@
 Request schemas validate and load; response schemas document the shapes for OpenAPI
 (responses are built by chat/views.py and returned as they are).
 """
-from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
 from chatsvc.wire import Body, Id, StrictBoolean, client_msg_id, username
 
@@ -240,3 +240,111 @@ class SearchOut(Schema):
     total = fields.Integer(metadata={"description": "every visible match (exact)"})
     next_cursor = fields.String(allow_none=True)
     total_is_lower_bound = fields.Boolean(metadata={"description": "present (true) only if total is a lower bound"})
+
+
+# -- compliance (issue 17): roles, retention, holds, audit ---------------------------------
+class RetentionDays(fields.Integer):
+    """A whole number of days, 1..36500, or null (keep forever); never a bool or a string."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError("must be a whole number of days (1-36500) or null")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrictBool(fields.Boolean):
+    """Exactly a JSON true or false (not 1, "yes" or null)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("must be true or false")
+        return value
+
+
+class MeOut(UserOut):
+    roles = fields.List(fields.String(validate=validate.OneOf(["admin", "compliance"])))
+
+
+class RolesIn(Request):
+    admin = StrictBool()
+    compliance = StrictBool()
+
+    class Meta:
+        unknown = RAISE
+
+
+class RetentionIn(Request):
+    days = RetentionDays(required=True, allow_none=True, strict=True, validate=validate.Range(1, 36500))
+
+
+class RetentionRunIn(Request):
+    dry_run = StrictBool(load_default=False)
+
+
+class PolicyOut(Schema):
+    days = fields.Integer(allow_none=True)
+    updated_at = fields.String(allow_none=True)
+    updated_by = fields.String(allow_none=True)
+
+
+class ChatPolicyOut(PolicyOut):
+    chat_id = fields.String()
+
+
+class PoliciesOut(Schema):
+    team = fields.Nested(PolicyOut)
+    chats = fields.List(fields.Nested(ChatPolicyOut))
+
+
+class RetentionRunOut(Schema):
+    run_id = fields.String()
+    dry_run = fields.Boolean()
+    team_id = fields.String()
+    team = fields.String()
+    policies = fields.List(fields.Dict())
+    chats = fields.Dict(keys=fields.String(), values=fields.Integer())
+    total = fields.Integer()
+
+
+class HoldIn(Request):
+    name = _text(1, 100, required=True)
+    reason = _text(1, 2000, required=True)
+    user_ids = fields.List(Id(), load_default=list, validate=validate.Length(0, 1000))
+    chat_ids = fields.List(Id(), load_default=list, validate=validate.Length(0, 1000))
+
+
+class HoldOut(Schema):
+    id = fields.String()
+    name = fields.String()
+    reason = fields.String()
+    user_ids = fields.List(fields.String())
+    chat_ids = fields.List(fields.String())
+    active = fields.Boolean()
+    created_at = fields.String()
+    created_by = fields.String()
+    released_at = fields.String(allow_none=True)
+    released_by = fields.String(allow_none=True)
+
+
+class HoldsOut(Schema):
+    holds = fields.List(fields.Nested(HoldOut))
+
+
+class AuditQuery(Request):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    before = fields.String(load_default=None, validate=validate.Length(1, 64))
+
+
+class AuditEntryOut(Schema):
+    id = fields.String()
+    at = fields.String()
+    action = fields.String()
+    actor_id = fields.String(allow_none=True)
+    actor_username = fields.String(allow_none=True)
+    target = fields.Dict()
+    details = fields.Dict()
+
+
+class AuditOut(Schema):
+    entries = fields.List(fields.Nested(AuditEntryOut))
+    next_before = fields.String(allow_none=True)

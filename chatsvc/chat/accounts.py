@@ -7,6 +7,7 @@ import gevent
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from chatsvc.chat import audit
 from chatsvc.chat.context import ChatContext
 from chatsvc.chat.state import TeamState
 from chatsvc.errors import Conflict, Forbidden, Unauthorized
@@ -133,6 +134,8 @@ def login(ctx: ChatContext, team: str, username: str, password: str) -> tuple[di
     stored = user["password_hash"] if user else _DUMMY_HASH
     if not password_matches(stored, password) or user is None:
         raise Unauthorized("wrong team, username or password")
+    if user.get("is_admin") or user.get("is_compliance"):   # issue 17: logins of admins are audited
+        audit.record_ctx(ctx, user, "login", {"user_id": user["id"]})
     return user, _issue_token(ctx, user)
 
 

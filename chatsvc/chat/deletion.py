@@ -1,4 +1,5 @@
 """Deleting a message: for oneself (hide) or, by its sender, for everyone."""
+from chatsvc.chat import audit
 from chatsvc.chat.context import ChatContext
 from chatsvc.chat.lookup import message_for_member
 from chatsvc.errors import Forbidden
@@ -17,6 +18,9 @@ def delete_message(ctx: ChatContext, me: dict, message_id: int, scope: str):
         if doc["sender_id"] != me["id"]:
             raise Forbidden("only the sender can delete a message for everyone")
         if not doc.get("deleted"):
+            # Recorded first: no delete for everyone goes unaudited (issue 17).
+            audit.record_ctx(ctx, me, "message.delete_for_everyone",
+                             {"message_id": str(message_id), "chat_id": chat["id"]})
             message_store.delete_for_everyone(ctx.engine, doc, me["id"], now)
             doc.update(deleted=True, deleted_body=doc["body"], body="", deleted_at=now, deleted_by=me["id"])
         ctx.publisher.publish(chat["member_ids"], {"type": "deleted", "chat_id": chat["id"],

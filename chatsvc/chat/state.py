@@ -72,6 +72,15 @@ class Tail:
         not see it yet (only at hundreds of messages per second into one chat)."""
         return time.monotonic() - self.evicted_at < refresh_interval
 
+    def discard(self, ids: set[int]) -> int:
+        """Forget these messages (deleted by retention); how many were here."""
+        gone = [i for i in ids if i in self.by_id]
+        if gone:
+            for i in gone:
+                del self.by_id[i]
+            self.messages = [m for m in self.messages if m["id"] in self.by_id]
+        return len(gone)
+
     @property
     def oldest_id(self) -> int | None:
         return self.messages[0]["id"] if self.messages else None
@@ -157,6 +166,19 @@ class TeamStates:
         """Forget a team's state: its next use loads it again from the engine (after
         something outside the normal paths, such as an import, wrote to it)."""
         self._teams.pop(team_id, None)
+
+    def peek(self, team_id: str) -> TeamState | None:
+        """The team's state if this process has it loaded (never loads it)."""
+        return self._teams.get(team_id)
+
+    def discard_messages(self, team_id: str, chat_id: str, ids: set[int]) -> int:
+        """Messages deleted outside the normal paths (retention): out of the chat's tail,
+        so history and the chat list stop serving them at once."""
+        for i in ids:
+            self.recent_chat_of.pop(i, None)
+        state = self._teams.get(team_id)
+        tail = state.tails.get(chat_id) if state is not None else None
+        return tail.discard(ids) if tail is not None else 0
 
     def _load(self, team_id: str) -> TeamState:
         engine = self._engine

@@ -11,6 +11,8 @@ into an :class:`~chatsvc.store.export.ExportMatch` (store/export.py makes the en
            hidden messages are searched too, a message deleted for everyone by what its
            author wrote (kept, and indexed, as deleted_body). is:mine has no meaning here;
            from:/with: name users of the team; in: a chat of the team.
+  --hold   a legal hold of the team by name (active or released): the messages it covers,
+           i.e. those of its chats and those its users sent
 Every filter narrows the export (AND); repeated --chat or --user widen within their kind (OR).
 """
 import re
@@ -37,10 +39,13 @@ class Filters:
     chats: tuple[str, ...] = ()
     users: tuple[str, ...] = ()
     query: str | None = None
+    hold: str | None = None
 
     def as_dict(self) -> dict:
         d = asdict(self)
         d["chats"], d["users"] = list(self.chats), list(self.users)
+        if d["hold"] is None:   # recorded only when given
+            del d["hold"]
         return d
 
 
@@ -102,6 +107,8 @@ def check(filters: Filters) -> Checked:
     for name in filters.users:
         if not name.strip():
             raise bad_filter("--user needs a username")
+    if filters.hold is not None and not filters.hold.strip():
+        raise bad_filter("--hold needs the name of a legal hold")
     if filters.query is not None:
         try:
             out.search = parse_query(filters.query)
@@ -131,7 +138,15 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), timezone.utc)
 
 
-def resolve(filters: Filters, checked: Checked, team) -> Scope:
+def _hold(filters: Filters, team, engine) -> dict:
+    from chatsvc.store.compliance import hold_by_name  # noqa: PLC0415
+    hold = hold_by_name(engine, team.team["id"], filters.hold) if engine is not None else None
+    if hold is None:
+        raise bad_filter(f"--hold {filters.hold!r}: no such legal hold in team {team.team['name']!r}")
+    return hold
+
+
+def resolve(filters: Filters, checked: Checked, team, engine=None) -> Scope:
     """The engine query and the chats in scope; raises ExportError (exit 2) for a chat or
     user that is not the team's. ``team`` is a TeamContext (records.py)."""
     chat_sets = []   # each narrows (AND); within one, any chat (OR)
@@ -170,10 +185,15 @@ def resolve(filters: Filters, checked: Checked, team) -> Scope:
             upper, until_inclusive = _day_start(day_hi), False
         text = TextMatch(q.words, q.phrases, q.excluded_words, q.excluded_phrases)
 
+    covered = {}
+    if filters.hold is not None:
+        hold = _hold(filters, team, engine)
+        covered = {"covered_chat_ids": tuple(sorted(hold.get("chat_ids") or ())),
+                   "covered_sender_ids": tuple(sorted(hold.get("user_ids") or ()))}
     chat_ids = set(team.chats)
     for s in chat_sets:
         chat_ids &= s
     match = ExportMatch(team_id=team.team["id"], chat_ids=tuple(sorted(chat_ids)) if chat_sets else None,
                         sender_ids=senders, **flags, since=lower, until=upper,
-                        until_inclusive=until_inclusive, text=text)
+                        until_inclusive=until_inclusive, text=text, **covered)
     return Scope(match=match, chat_ids=sorted(chat_ids))

@@ -155,7 +155,7 @@ class _Run:
         _check_fresh_out(self.out)
         snapshot.refresh(self.engine)
         team = TeamContext.load(self.engine, f.team)
-        scope = filter_mod.resolve(f, checked, team)
+        scope = filter_mod.resolve(f, checked, team, self.engine)
         query = snapshot.export_query(scope.match)
         pit_id = snapshot.open_snapshot(self.engine, self.opts.keep_alive)
         snapshot_time = now_iso()
@@ -304,6 +304,12 @@ class _Run:
         }
 
 
+def _audit(engine, manifest: dict) -> None:
+    """Issue 17: every completed export goes to the team's audit log, with its filters."""
+    from chatsvc.chat.audit import record_export  # noqa: PLC0415
+    record_export(engine, manifest)
+
+
 def run_export(engine, opts: ExportOptions) -> dict:
     """Run (or resume) one export; returns the manifest. Raises ExportError with the exit
     code and message for the operator."""
@@ -341,6 +347,7 @@ def run_export(engine, opts: ExportOptions) -> dict:
         raise output_error(f"cannot write the export to {opts.out}: "
                            f"{exc.strerror or exc} ({getattr(exc, 'filename', '') or ''})") from None
     snapshot.close_snapshot(engine, pit_id)
+    _audit(engine, manifest)
     elapsed = time.monotonic() - run.started
     manifest["_elapsed_s"] = elapsed  # not written: for the caller's summary line
     return manifest

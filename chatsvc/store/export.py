@@ -58,6 +58,9 @@ class ExportMatch:
     until: datetime | None = None
     until_inclusive: bool = True
     text: TextMatch = TextMatch()
+    # A legal hold's reach (issue 17): in any of these chats OR sent by any of these users.
+    covered_chat_ids: tuple[str, ...] | None = None
+    covered_sender_ids: tuple[str, ...] | None = None
 
 
 def _written_word(word: str) -> dict:
@@ -83,6 +86,10 @@ def export_query(m: ExportMatch) -> dict:
         clauses.append({"range": {"created_at": bounds}})
     if m.chat_ids is not None:
         clauses.append({"terms": {"chat_id": list(m.chat_ids)}})
+    if m.covered_chat_ids is not None or m.covered_sender_ids is not None:
+        clauses.append({"bool": {"should": [{"terms": {"chat_id": list(m.covered_chat_ids or ())}},
+                                            {"terms": {"sender_id": list(m.covered_sender_ids or ())}}],
+                                 "minimum_should_match": 1}})
     must, must_not = text_clauses(m.text, _written_word, _written_phrase)
     boolean = {"filter": clauses}
     if must:
