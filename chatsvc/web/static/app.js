@@ -222,6 +222,24 @@ function markRead(chatId) {
     .catch((e) => { readSent.delete(chatId); fail(e); });
 }
 
+/**
+ * The reader looks at the open thread of the chat she is reading: mark read up to its
+ * newest reply (a thread-only mention counts until the read marker passes it).
+ */
+function markThreadRead(t) {
+  if (!t || store.thread !== t || !t.replies.length || !store.me || !isViewing(t.chatId)) return;
+  if (!isViewingThread(t.chatId, t.rootId)) return;
+  const last = t.replies[t.replies.length - 1].id;
+  const mine = store.chats.get(t.chatId)?.reads?.[store.me.id];
+  if (mine && cmpId(mine, last) >= 0) return;
+  const sent = readSent.get(t.chatId);
+  if (sent && cmpId(sent, last) >= 0) return;
+  readSent.set(t.chatId, last);
+  Api.markRead(t.chatId, last)
+    .then(() => store.applyRead(t.chatId, store.me.id, last))
+    .catch((e) => { readSent.delete(t.chatId); fail(e); });
+}
+
 /** Brings a window that reaches the latest message up to date after a reconnect. */
 async function catchUp(chatId) {
   const win = store.window(chatId);
@@ -421,6 +439,7 @@ const actions = {
       for (let i = 0; focusReplyId && !t.atLatest && i < 20 && store.thread === t
            && !t.replies.some((m) => m.id === focusReplyId); i += 1) await loadThreadPage(t);
       if (focusReplyId && store.thread === t) showThreadPane();
+      markThreadRead(t);
     } catch (e) {
       if (e instanceof ApiError && e.status === 404 && store.thread === t) {
         store.closeThread();
@@ -564,9 +583,7 @@ function onEvent(f) {
       store.applyMessage(m, { viewing: isViewing(m.chat_id), seen });
       markRead(m.chat_id);
       // A mention in a thread reply the reader is looking at: read, so the server stops counting it.
-      if (fresh && threadOnly && seen && store.mentionsMe(m)) {
-        Api.markRead(m.chat_id, m.id).then(() => store.applyRead(m.chat_id, store.me.id, m.id)).catch(() => {});
-      }
+      if (fresh && threadOnly && seen) markThreadRead(store.thread);
       if (fresh) maybeNotify(m).catch(() => {});
       ensureUsers([m.sender_id]);
       if (store.me && m.sender_id !== store.me.id && m.thread_id && !m.also_in_chat) {
@@ -778,6 +795,8 @@ if (new URLSearchParams(location.search).get('debug') === '1') {
   window.chatsvcDebug = () => ({
     mode, openChatId: store.openChatId, chats: [...store.chats.keys()], windows: [...store.windows.keys()],
     socket: socket ? socket.status : null, outbox: socket ? socket.outbox.size : 0,
+    divider: store.divider,
+    counts: Object.fromEntries([...store.chats.values()].map((c) => [c.id, [c.unread_count, c.mention_count]])),
     thread: store.thread ? { rootId: store.thread.rootId, replies: store.thread.replies.length, atLatest: store.thread.atLatest } : null,
   });
   // markdown-it's HTML before sanitising, for the parity test against chatsvc.markdown.

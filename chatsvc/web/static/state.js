@@ -39,6 +39,9 @@ export class Store extends EventTarget {
     this.stamp = 0;             // counts local changes to chats and contacts (see setChats)
     this.chatStamps = new Map(); // chat id -> stamp of its last upsert
     this.seen = new Set();      // ids of the live messages already counted (an ack and its event are one)
+    // chat id -> ids of unread thread-only replies that mention me (seen live): reading the
+    // chat's flow does not read them, so they keep counting in mention_count.
+    this.threadMentions = new Map();
     this.contactsStamp = 0;     // stamp of the last change to the contact list
     this.openChatId = null;
     // The open thread pane: {chatId, rootId, root, replies, atLatest, loading}, or null.
@@ -202,9 +205,10 @@ export class Store extends EventTarget {
   /** The user has seen the chat's newest message: its unread and mention counts drop to zero. */
   clearUnread(chatId) {
     const chat = this.chats.get(chatId);
-    if (!chat || (!chat.unread_count && !chat.mention_count)) return;
+    const left = this.threadMentions.get(chatId)?.size || 0;
+    if (!chat || (!chat.unread_count && (chat.mention_count || 0) === left)) return;
     chat.unread_count = 0;
-    chat.mention_count = 0;
+    chat.mention_count = left;
     this.changed('chats');
   }
 
@@ -357,6 +361,10 @@ export class Store extends EventTarget {
     // A mention calls you wherever it is, thread-only replies included (as the server counts).
     if (chat && isNew && afterMarker && !seen && this.mentionsMe(m)) {
       chat.mention_count = (chat.mention_count || 0) + 1;
+      if (!inChat(m)) {
+        if (!this.threadMentions.has(m.chat_id)) this.threadMentions.set(m.chat_id, new Set());
+        this.threadMentions.get(m.chat_id).add(m.id);
+      }
       this.changed('chats');
     }
     this.seen.add(m.id);
@@ -454,9 +462,13 @@ export class Store extends EventTarget {
     const chat = this.chats.get(chatId);
     if (!chat) return;
     chat.reads = { ...chat.reads, [userId]: maxId(chat.reads?.[userId], messageId) };
-    if (this.me && userId === this.me.id && chat.last_message && cmpId(messageId, chat.last_message.id) >= 0) {
-      chat.unread_count = 0;
-      chat.mention_count = 0;
+    if (this.me && userId === this.me.id) {
+      const pending = this.threadMentions.get(chatId);
+      if (pending) for (const id of [...pending]) if (cmpId(id, messageId) <= 0) pending.delete(id);
+      if (chat.last_message && cmpId(messageId, chat.last_message.id) >= 0) {
+        chat.unread_count = 0;
+        chat.mention_count = pending?.size || 0;
+      }
     }
     this.changed('chat', 'chats');
   }

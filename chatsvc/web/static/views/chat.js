@@ -105,7 +105,8 @@ export function initChatView(store, actions, picker) {
   const muted = $('#setting-muted');
   const notifyBoxes = [...settingsPanel.querySelectorAll('input[name="chat-notify"]')];
   const note = $('#chat-settings-note');
-  let saving = false;
+  let saving = 0;                   // changes on their way to the server
+  let queue = Promise.resolve();    // they are saved one after another, in the user's order
 
   function setSettingsOpen(open, { focus = false } = {}) {
     settingsPanel.hidden = !open;
@@ -116,20 +117,19 @@ export function initChatView(store, actions, picker) {
     const chat = store.chats.get(store.openChatId);
     if (!chat) return;
     const level = store.notifyLevel(chat);
-    muted.checked = !!chat.muted;
-    for (const box of notifyBoxes) { box.checked = box.value === level; box.disabled = saving; }
-    muted.disabled = saving;
+    // While a change is being saved its control keeps what the user chose.
+    if (!saving) muted.checked = !!chat.muted;
+    for (const box of notifyBoxes) if (!saving) box.checked = box.value === level;
     const perm = actions.notificationPermission();
     note.textContent = chat.muted ? 'Muted: no notifications from this chat, whatever the setting below.'
       : perm === 'denied' ? 'Notifications are blocked for this site in your browser settings.'
         : perm === 'default' ? 'Turn on notifications (in the sidebar) to get them on this device.' : '';
   }
-  async function save(patch) {
+  function save(patch) {
     const chatId = store.openChatId;
-    if (!chatId || saving) return;
-    saving = true;
-    drawSettings();
-    try { await actions.updateSettings(chatId, patch); } finally { saving = false; drawSettings(); }
+    if (!chatId) return;
+    saving += 1;
+    queue = queue.then(() => actions.updateSettings(chatId, patch)).finally(() => { saving -= 1; drawSettings(); });
   }
   settingsButton.addEventListener('click', (ev) => {
     ev.stopPropagation();

@@ -28,7 +28,7 @@ export function mentionNames(store, m, chat) {
 /**
  * Wraps each `@name` of `names` (see mentionNames) in `root` (rendered markdown) in a
  * <span class="mention">, leaving code, preformatted text and links alone. `meId` gets
- * the "me" class (its own and `@all`). Returns whether anything was marked.
+ * the "self" class (its own and `@all`). Returns whether anything was marked.
  */
 export function highlightMentions(root, names, meId) {
   if (!names.size) return false;
@@ -53,7 +53,7 @@ export function highlightMentions(root, names, meId) {
       parts.push(str.slice(last, start));
       const self = id === meId || id === 'all';
       parts.push(el('span', {
-        class: `mention${self ? ' me' : ''}`, testid: 'mention', dataset: { userId: id },
+        class: `mention${self ? ' self' : ''}`, testid: 'mention', dataset: { userId: id },
       }, `@${name}`));
       last = start + 1 + name.length;
     }
