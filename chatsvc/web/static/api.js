@@ -75,6 +75,7 @@ export const Api = {
   chat: (id) => request('GET', `/api/chats/${seg(id)}`),
   createChat: (b) => request('POST', '/api/chats', b),
   leaveChat: (id) => request('POST', `/api/chats/${seg(id)}/leave`),
+  chatSettings: (id, b) => request('PUT', `/api/chats/${seg(id)}/settings`, b),
   messages: (chatId, params = {}) =>
     request('GET', `/api/chats/${seg(chatId)}/messages${query(params)}`),
   sendMessage: (chatId, b) => request('POST', `/api/chats/${seg(chatId)}/messages`, b),

@@ -25,6 +25,7 @@ import { initDialogs } from './views/dialogs.js';
 import { initThreadView } from './views/thread.js';
 import { initEmojiPicker } from './views/emoji.js';
 import { markdownHtml } from './markdown.js';
+import * as attention from './attention.js';
 
 const TOKEN_KEY = 'chatsvc.token';
 const INVITE_KEY = 'chatsvc.invite';
@@ -32,6 +33,9 @@ const PAGE = 50;
 const THREAD_PAGE = 50;
 const CATCH_UP_PAGE = 200;
 const CATCH_UP_MAX_PAGES = 5; // further behind than this: restart at the latest page
+const TYPING_EVERY_MS = 3000;   // at most one typing frame per chat this often (the server's limit too)
+const TYPING_SHOWN_MS = 5000;   // an indicator without a fresh typing event goes after this
+const NOTIFY_DISMISSED_KEY = 'chatsvc.notify-banner-dismissed';
 
 const store = new Store();
 let socket = null;
@@ -39,6 +43,8 @@ let mode = 'empty'; // what the main pane shows: empty | chat | search
 const readSent = new Map(); // chat id -> message id we last asked the server to mark read
 let directoryFetchedAt = 0;
 let emojiData = null; // the picker's data, fetched on first use
+const typingSent = new Map(); // chat id -> when we last sent a typing frame for it
+let typingTimer = null;
 
 /** What to tell the user about a failure: an API error's message (with its per-field details unless `brief`). */
 function errorText(e, { brief = false } = {}) {
@@ -105,6 +111,38 @@ function closeChat() {
 
 const isViewing = (chatId) => mode === 'chat' && store.openChatId === chatId
   && document.visibilityState !== 'hidden' && !!store.window(chatId)?.atLatest;
+
+/** The reader sees thread `rootId` of `chatId` in the pane now. */
+const isViewingThread = (chatId, rootId) => mode === 'chat' && store.openChatId === chatId
+  && document.visibilityState !== 'hidden' && store.thread?.rootId === rootId && !!store.thread?.atLatest
+  && threadView.isShown();
+
+/** Opening a chat with unread messages: the "New messages" divider goes at the first of them. */
+function noteDivider(chatId) {
+  const chat = store.chats.get(chatId);
+  if (chat?.unread_count && store.me) store.setDivider(chatId, chat.reads?.[store.me.id] || null);
+  else store.clearDivider();
+}
+
+/** Hides each typing indicator TYPING_SHOWN_MS after its last event. */
+function scheduleTypingExpiry() {
+  clearTimeout(typingTimer);
+  const next = store.expireTyping(Date.now());
+  if (next !== null) typingTimer = setTimeout(scheduleTypingExpiry, Math.max(50, next - Date.now() + 20));
+}
+
+/** A live message from someone else: a browser notification when her settings ask for one. */
+async function maybeNotify(m) {
+  if (!store.me || m.sender_id === store.me.id) return;
+  if (!store.chats.has(m.chat_id)) await refreshChat(m.chat_id); // a chat we are just learning of
+  const visible = document.visibilityState === 'visible';
+  const openChatId = mode === 'chat' ? store.openChatId : null;
+  if (!attention.shouldNotify(store, m, { openChatId, visible })) return;
+  attention.notify(store, m, () => {
+    if (m.thread_id && !m.also_in_chat) actions.openHit(m.chat_id, m.id, m.thread_id);
+    else actions.openHit(m.chat_id, m.id);
+  });
+}
 
 // ---- loading history --------------------------------------------------------------
 
@@ -184,6 +222,24 @@ function markRead(chatId) {
     .catch((e) => { readSent.delete(chatId); fail(e); });
 }
 
+/**
+ * The reader looks at the open thread of the chat she is reading: mark read up to its
+ * newest reply (a thread-only mention counts until the read marker passes it).
+ */
+function markThreadRead(t) {
+  if (!t || store.thread !== t || !t.replies.length || !store.me || !isViewing(t.chatId)) return;
+  if (!isViewingThread(t.chatId, t.rootId)) return;
+  const last = t.replies[t.replies.length - 1].id;
+  const mine = store.chats.get(t.chatId)?.reads?.[store.me.id];
+  if (mine && cmpId(mine, last) >= 0) return;
+  const sent = readSent.get(t.chatId);
+  if (sent && cmpId(sent, last) >= 0) return;
+  readSent.set(t.chatId, last);
+  Api.markRead(t.chatId, last)
+    .then(() => store.applyRead(t.chatId, store.me.id, last))
+    .catch((e) => { readSent.delete(t.chatId); fail(e); });
+}
+
 /** Brings a window that reaches the latest message up to date after a reconnect. */
 async function catchUp(chatId) {
   const win = store.window(chatId);
@@ -257,6 +313,8 @@ async function refreshChat(chatId) {
 const actions = {
   async openChat(chatId) {
     if (store.thread && store.thread.chatId !== chatId) store.closeThread();
+    // Opened afresh (not clicked again while open): the divider at its first unread message.
+    if (!(mode === 'chat' && store.openChatId === chatId)) noteDivider(chatId);
     store.openChat(chatId);
     setMode('chat');
     let win = store.window(chatId);
@@ -280,6 +338,7 @@ const actions = {
         return;
       }
       if (store.thread) store.closeThread();
+      if (!(mode === 'chat' && store.openChatId === chatId)) noteDivider(chatId);
       const r = await Api.context(messageId, 25, 25);
       const win = store.openWindow(chatId, { atLatest: !r.has_more_after, hasMoreBefore: !!r.has_more_before });
       store.merge(chatId, r.messages);
@@ -303,6 +362,61 @@ const actions = {
 
   loadOlder, loadNewer,
 
+  /** Loads older pages until the open chat's first unread message (the divider's) is loaded. */
+  async loadUntilFirstUnread(chatId) {
+    const d = store.divider;
+    for (let i = 0; i < 20 && d && d.chatId === chatId && store.divider === d; i += 1) {
+      const win = store.window(chatId);
+      const first = store.first(chatId);
+      if (!win || !win.hasMoreBefore || !first || (d.readId && cmpId(first, d.readId) <= 0)) return;
+      await loadOlder(chatId);
+    }
+  },
+
+  /** The user typed in a composer of `chatId`: tell the others, at most every 3 s. */
+  typing(chatId) {
+    const now = Date.now();
+    if (now - (typingSent.get(chatId) || 0) < TYPING_EVERY_MS) return;
+    if (socket?.send({ type: 'typing', chat_id: chatId })) typingSent.set(chatId, now);
+  },
+
+  /** Saves the user's own settings of a chat on the server ({muted}, {notify}), for all her devices. */
+  async updateSettings(chatId, patch) {
+    try {
+      store.upsertChat(await Api.chatSettings(chatId, patch));
+      announce(patch.muted === true ? 'Chat muted' : patch.muted === false ? 'Chat unmuted'
+        : `Notify: ${{ all: 'all messages', mentions: 'mentions only', none: 'nothing' }[patch.notify] || patch.notify}`);
+    } catch (e) { fail(e); }
+  },
+
+  /** Moves the read marker of every chat with unread messages or mentions to its last message. */
+  async markAllRead() {
+    const todo = [...store.chats.values()].filter((c) => (c.unread_count || c.mention_count) && c.last_message);
+    const results = await Promise.allSettled(todo.map(async (c) => {
+      const last = c.last_message.id;
+      await Api.markRead(c.id, last);
+      store.applyRead(c.id, store.me.id, last);
+      store.clearUnread(c.id);
+    }));
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) fail(failed.reason); else if (todo.length) announce('All chats marked as read');
+  },
+
+  notificationPermission: () => attention.permission(),
+  /** The sidebar offers notifications while the browser has not been asked yet and the user did not say "Not now". */
+  offerNotifications: () => attention.permission() === 'default' && localStorage.getItem(NOTIFY_DISMISSED_KEY) !== '1',
+  async enableNotifications() {
+    const result = await attention.requestPermission();
+    if (result === 'granted') announce('Notifications are on');
+    else if (result === 'denied') toast('Notifications are blocked for this site in your browser settings.', 'info');
+    store.changed('notifications');
+    return result;
+  },
+  dismissNotificationBanner() {
+    localStorage.setItem(NOTIFY_DISMISSED_KEY, '1');
+    store.changed('notifications');
+  },
+
   send(chatId, body) {
     socket.sendMessage(chatId, body, newClientMsgId());
     store.changed('outbox');
@@ -325,6 +439,7 @@ const actions = {
       for (let i = 0; focusReplyId && !t.atLatest && i < 20 && store.thread === t
            && !t.replies.some((m) => m.id === focusReplyId); i += 1) await loadThreadPage(t);
       if (focusReplyId && store.thread === t) showThreadPane();
+      markThreadRead(t);
     } catch (e) {
       if (e instanceof ApiError && e.status === 404 && store.thread === t) {
         store.closeThread();
@@ -462,8 +577,14 @@ function onEvent(f) {
       if (!store.chats.has(m.chat_id)) refreshChat(m.chat_id);
       // Our own message seen live (maybe from the REST fallback): it is stored, stop resending.
       if (store.me && m.sender_id === store.me.id && socket?.outbox.has(m.client_msg_id)) socket.settle(m.client_msg_id, null);
-      store.applyMessage(m, { viewing: isViewing(m.chat_id) });
+      const fresh = !store.known(m);
+      const threadOnly = !!m.thread_id && !m.also_in_chat;
+      const seen = threadOnly ? isViewingThread(m.chat_id, m.thread_id) && isViewing(m.chat_id) : isViewing(m.chat_id);
+      store.applyMessage(m, { viewing: isViewing(m.chat_id), seen });
       markRead(m.chat_id);
+      // A mention in a thread reply the reader is looking at: read, so the server stops counting it.
+      if (fresh && threadOnly && seen) markThreadRead(store.thread);
+      if (fresh) maybeNotify(m).catch(() => {});
       ensureUsers([m.sender_id]);
       if (store.me && m.sender_id !== store.me.id && m.thread_id && !m.also_in_chat) {
         if (store.thread?.rootId === m.thread_id && threadView.isShown()) {
@@ -514,6 +635,12 @@ function onEvent(f) {
       return;
     case 'presence':
       store.setPresence(f.user_id, f.status, f.last_seen);
+      return;
+    case 'typing':
+      if (!f.chat_id || !f.user_id || (store.me && f.user_id === store.me.id)) return;
+      store.setTyping(f.chat_id, f.user_id, Date.now() + TYPING_SHOWN_MS);
+      ensureUsers([f.user_id]);
+      scheduleTypingExpiry();
       return;
     default:
       // Frame types added by later protocol versions are ignored, not errors.
@@ -585,6 +712,9 @@ function endSession(message = '') {
   localStorage.removeItem(TOKEN_KEY);
   setToken(null);
   store.reset();
+  attention.resetUnread();
+  typingSent.clear();
+  clearTimeout(typingTimer);
   mode = 'empty';
   // Nothing of the previous account may stay on screen for the next one.
   for (const id of ['#message-list', '#search-results', '#chat-list', '#contact-list']) $(id).replaceChildren();
@@ -644,8 +774,7 @@ store.addEventListener('change', (ev) => {
   chatView.render(ev.detail);
   if (ev.detail.has('thread') || ev.detail.has('chats')) showThreadPane();
   threadView.render(ev.detail);
-  const n = store.totalUnread();
-  document.title = n ? `(${n}) chatsvc` : 'chatsvc';
+  attention.showUnread(store.totalUnread());
 });
 
 setUnauthorizedHandler(() => { if (store.me) endSession('Your session has ended. Please log in again.'); });
@@ -653,7 +782,11 @@ $('#logout-button').addEventListener('click', logout);
 $('#sidebar-toggle').addEventListener('click', showSidebar);
 for (const b of document.querySelectorAll('.back-button')) b.addEventListener('click', showSidebar);
 document.addEventListener('visibilitychange', () => {
-  if (document.visibilityState === 'visible' && store.openChatId) markRead(store.openChatId);
+  if (document.visibilityState !== 'visible' || !store.openChatId || mode !== 'chat') return;
+  // Back to a chat that got messages while the page was hidden: show where they start.
+  const d = store.divider;
+  if (!(d && d.chatId === store.openChatId)) noteDivider(store.openChatId);
+  markRead(store.openChatId);
 });
 
 // A read-only summary of the client's state, for the end-to-end tests' failure reports
@@ -662,6 +795,8 @@ if (new URLSearchParams(location.search).get('debug') === '1') {
   window.chatsvcDebug = () => ({
     mode, openChatId: store.openChatId, chats: [...store.chats.keys()], windows: [...store.windows.keys()],
     socket: socket ? socket.status : null, outbox: socket ? socket.outbox.size : 0,
+    divider: store.divider,
+    counts: Object.fromEntries([...store.chats.values()].map((c) => [c.id, [c.unread_count, c.mention_count]])),
     thread: store.thread ? { rootId: store.thread.rootId, replies: store.thread.replies.length, atLatest: store.thread.atLatest } : null,
   });
   // markdown-it's HTML before sanitising, for the parity test against chatsvc.markdown.

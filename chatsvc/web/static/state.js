@@ -38,10 +38,19 @@ export class Store extends EventTarget {
     this.windows = new Map();   // chat id -> {messages, hasMoreBefore, atLatest, loading}
     this.stamp = 0;             // counts local changes to chats and contacts (see setChats)
     this.chatStamps = new Map(); // chat id -> stamp of its last upsert
+    this.seen = new Set();      // ids of the live messages already counted (an ack and its event are one)
+    // chat id -> ids of unread thread-only replies that mention me (seen live): reading the
+    // chat's flow does not read them, so they keep counting in mention_count.
+    this.threadMentions = new Map();
     this.contactsStamp = 0;     // stamp of the last change to the contact list
     this.openChatId = null;
     // The open thread pane: {chatId, rootId, root, replies, atLatest, loading}, or null.
     this.thread = null;
+    // Who is typing where: chat id -> Map(user id -> ms timestamp after which it is stale).
+    this.typing = new Map();
+    // The open chat's "New messages" divider: {chatId, readId} (the reader's marker when the
+    // chat was opened; null readId: nothing read yet), or null for none.
+    this.divider = null;
     this.dirty = new Set();
     this.scheduled = false;
     this.changed('all');
@@ -193,18 +202,81 @@ export class Store extends EventTarget {
     return others.map((id) => this.displayName(id)).join(', ');
   }
 
-  /** The user has seen the chat's newest message: its unread count drops to zero. */
+  /** The user has seen the chat's newest message: its unread and mention counts drop to zero. */
   clearUnread(chatId) {
     const chat = this.chats.get(chatId);
-    if (!chat || !chat.unread_count) return;
+    const left = this.threadMentions.get(chatId)?.size || 0;
+    if (!chat || (!chat.unread_count && (chat.mention_count || 0) === left)) return;
     chat.unread_count = 0;
+    chat.mention_count = left;
     this.changed('chats');
   }
 
+  /** Unread messages of the chats that are not muted (the page title and the favicon). */
   totalUnread() {
     let n = 0;
-    for (const c of this.chats.values()) n += c.unread_count || 0;
+    for (const c of this.chats.values()) if (!c.muted) n += c.unread_count || 0;
     return n;
+  }
+
+  /** The chat's notification level: its own setting, else the protocol's default by kind. */
+  notifyLevel(chat) {
+    if (!chat) return 'none';
+    if (chat.notify === 'all' || chat.notify === 'mentions' || chat.notify === 'none') return chat.notify;
+    return chat.kind === 'direct' ? 'all' : 'mentions';
+  }
+
+  mentionsMe(m) {
+    return !!(this.me && m && !m.deleted && m.sender_id !== this.me.id && (m.mentions || []).includes(this.me.id));
+  }
+
+  // ---- typing and the unread divider -----------------------------------------------------
+
+  /** `userId` is typing in `chatId` until `until` (ms since the epoch). */
+  setTyping(chatId, userId, until) {
+    if (!this.typing.has(chatId)) this.typing.set(chatId, new Map());
+    this.typing.get(chatId).set(userId, until);
+    this.changed('typing');
+  }
+
+  clearTyping(chatId, userId) {
+    const who = this.typing.get(chatId);
+    if (!who || !who.delete(userId)) return;
+    if (!who.size) this.typing.delete(chatId);
+    this.changed('typing');
+  }
+
+  /** Drops the indicators older than `now`; returns the next expiry (ms) or null. */
+  expireTyping(now) {
+    let next = null;
+    let dropped = false;
+    for (const [chatId, who] of this.typing) {
+      for (const [uid, until] of who) {
+        if (until <= now) { who.delete(uid); dropped = true; } else if (next === null || until < next) next = until;
+      }
+      if (!who.size) this.typing.delete(chatId);
+    }
+    if (dropped) this.changed('typing');
+    return next;
+  }
+
+  /** The users typing in `chatId` now (other members only), in the order they started. */
+  typingIn(chatId) {
+    const who = this.typing.get(chatId);
+    if (!who) return [];
+    const members = this.chats.get(chatId)?.member_ids || [];
+    return [...who.keys()].filter((id) => (!this.me || id !== this.me.id) && members.includes(id));
+  }
+
+  setDivider(chatId, readId) {
+    this.divider = { chatId, readId: readId || null };
+    this.changed('chat');
+  }
+
+  clearDivider() {
+    if (!this.divider) return;
+    this.divider = null;
+    this.changed('chat');
   }
 
   // ---- message windows ----------------------------------------------------------------
@@ -267,14 +339,36 @@ export class Store extends EventTarget {
 
   // ---- live events ----------------------------------------------------------------------
 
-  applyMessage(m, { viewing }) {
+  /** A live message already counted (the same one can come as an event and as an ack). */
+  known(m) { return this.seen.has(m.id); }
+
+  /**
+   * A new message (live event or the ack of one's own send). `viewing`: the reader sees the
+   * chat's newest messages now; `seen`: she sees this very message (for a thread-only reply,
+   * its thread pane is open), so it does not count as an unread mention.
+   */
+  applyMessage(m, { viewing, seen = viewing }) {
     const t = this.thread;
+    const isNew = !this.known(m);
     if (m.thread_id && t && t.rootId === m.thread_id && t.atLatest) {
       t.replies = union(t.replies, [m]);
       this.changed('thread');
     }
-    if (!inChat(m)) return; // a thread-only reply: not in the chat's flow, not unread there
+    if (this.typing.get(m.chat_id)?.has(m.sender_id)) this.clearTyping(m.chat_id, m.sender_id);
     const chat = this.chats.get(m.chat_id);
+    const readMine = this.me && chat?.reads?.[this.me.id];
+    const afterMarker = !readMine || cmpId(m.id, readMine) > 0;
+    // A mention calls you wherever it is, thread-only replies included (as the server counts).
+    if (chat && isNew && afterMarker && !seen && this.mentionsMe(m)) {
+      chat.mention_count = (chat.mention_count || 0) + 1;
+      if (!inChat(m)) {
+        if (!this.threadMentions.has(m.chat_id)) this.threadMentions.set(m.chat_id, new Set());
+        this.threadMentions.get(m.chat_id).add(m.id);
+      }
+      this.changed('chats');
+    }
+    this.seen.add(m.id);
+    if (!inChat(m)) return; // a thread-only reply: not in the chat's flow, not unread there
     if (chat) {
       if (!chat.last_message || cmpId(m.id, chat.last_message.id) > 0) {
         chat.last_message = m;
@@ -368,8 +462,13 @@ export class Store extends EventTarget {
     const chat = this.chats.get(chatId);
     if (!chat) return;
     chat.reads = { ...chat.reads, [userId]: maxId(chat.reads?.[userId], messageId) };
-    if (this.me && userId === this.me.id && chat.last_message && cmpId(messageId, chat.last_message.id) >= 0) {
-      chat.unread_count = 0;
+    if (this.me && userId === this.me.id) {
+      const pending = this.threadMentions.get(chatId);
+      if (pending) for (const id of [...pending]) if (cmpId(id, messageId) <= 0) pending.delete(id);
+      if (chat.last_message && cmpId(messageId, chat.last_message.id) >= 0) {
+        chat.unread_count = 0;
+        chat.mention_count = pending?.size || 0;
+      }
     }
     this.changed('chat', 'chats');
   }

@@ -1,11 +1,32 @@
-// The open chat: header, message history (keyed rendering so scroll position, focus and
-// open menus survive live updates), read markers, the composer (Up in an empty composer
-// edits your last message). One message's look and menu: views/messages.js.
+// The open chat: header (with the chat's notification settings), message history (keyed
+// rendering so scroll position, focus and open menus survive live updates), read markers,
+// the "New messages" divider and its "Jump to first unread", who is typing, the composer
+// (Up in an empty composer edits your last message; `@` completes members' names).
+// One message's look and menu: views/messages.js.
 
 import { cmpId } from '../ids.js';
 import { $, el, avatar, presenceDot, reconcile, toast } from './dom.js';
 import { renderMarkdown } from '../markdown.js';
 import { messageList } from './messages.js';
+import { mentionAutocomplete } from './mentions.js';
+
+/** "Bob is typing…", "Bob and Carol are typing…", "Several people are typing…", or ''. */
+export function typingText(names) {
+  if (!names.length) return '';
+  if (names.length === 1) return `${names[0]} is typing…`;
+  if (names.length === 2) return `${names[0]} and ${names[1]} are typing…`;
+  return 'Several people are typing…';
+}
+
+/** The first message after the reader's marker `readId` (null: nothing read) by someone else. */
+export function firstUnreadId(win, readId, meId) {
+  const first = win.messages[0];
+  if (!first) return null;
+  // Further back than what is loaded: unknown until older pages come.
+  if (win.hasMoreBefore && (!readId || cmpId(readId, first.id) < 0)) return null;
+  const m = win.messages.find((x) => x.sender_id !== meId && !x.deleted && (!readId || cmpId(x.id, readId) > 0));
+  return m ? m.id : null;
+}
 
 const MAX_BODY = 10_000;
 
@@ -26,8 +47,14 @@ export function initChatView(store, actions, picker) {
   let chatIdShown = null;
   const drafts = new Map(); // chat id -> unsent text, kept while the user looks elsewhere
   const messages = messageList(store, actions, { list, where: 'chat', rerender: () => render(), composer: () => input, picker });
+  const typing = $('#typing-indicator');
+  const jump = $('#jump-unread');
+  let dividerAt = null;     // message id the "New messages" divider is drawn before
 
   // ---- composer -----------------------------------------------------------------
+
+  // Before the composer's own keydown listener: an open suggestion list takes Enter first.
+  const autocomplete = mentionAutocomplete(store, { input, listbox: $('#composer-mentions'), chatId: () => store.openChatId });
 
   input.addEventListener('keydown', (ev) => {
     if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
@@ -43,6 +70,8 @@ export function initChatView(store, actions, picker) {
   input.addEventListener('input', () => {
     if (store.openChatId) drafts.set(store.openChatId, input.value);
     autosize();
+    // The others see "… is typing" (actions throttle the frames).
+    if (store.openChatId && input.value.trim()) actions.typing(store.openChatId);
   });
   function autosize() {
     input.style.height = 'auto';
@@ -69,6 +98,81 @@ export function initChatView(store, actions, picker) {
     if (store.openChatId) actions.leave(store.openChatId);
   });
 
+  // The chat's notification settings: a disclosure panel of native controls (Tab, Space
+  // and the arrow keys work as usual); each change is saved on the server at once.
+  const settingsButton = $('#chat-settings-button');
+  const settingsPanel = $('#chat-settings');
+  const muted = $('#setting-muted');
+  const notifyBoxes = [...settingsPanel.querySelectorAll('input[name="chat-notify"]')];
+  const note = $('#chat-settings-note');
+  let saving = 0;                   // changes on their way to the server
+  let queue = Promise.resolve();    // they are saved one after another, in the user's order
+
+  function setSettingsOpen(open, { focus = false } = {}) {
+    settingsPanel.hidden = !open;
+    settingsButton.setAttribute('aria-expanded', String(open));
+    if (open) { drawSettings(); if (focus) muted.focus(); }
+  }
+  function drawSettings() {
+    const chat = store.chats.get(store.openChatId);
+    if (!chat) return;
+    const level = store.notifyLevel(chat);
+    // While a change is being saved its control keeps what the user chose.
+    if (!saving) muted.checked = !!chat.muted;
+    for (const box of notifyBoxes) if (!saving) box.checked = box.value === level;
+    const perm = actions.notificationPermission();
+    note.textContent = chat.muted ? 'Muted: no notifications from this chat, whatever the setting below.'
+      : perm === 'denied' ? 'Notifications are blocked for this site in your browser settings.'
+        : perm === 'default' ? 'Turn on notifications (in the sidebar) to get them on this device.' : '';
+  }
+  function save(patch) {
+    const chatId = store.openChatId;
+    if (!chatId) return;
+    saving += 1;
+    queue = queue.then(() => actions.updateSettings(chatId, patch)).finally(() => { saving -= 1; drawSettings(); });
+  }
+  settingsButton.addEventListener('click', (ev) => {
+    ev.stopPropagation();
+    setSettingsOpen(settingsPanel.hidden, { focus: true });
+  });
+  muted.addEventListener('change', () => save({ muted: muted.checked }));
+  for (const box of notifyBoxes) box.addEventListener('change', () => { if (box.checked) save({ notify: box.value }); });
+  $('#chat-settings-close').addEventListener('click', () => { setSettingsOpen(false); settingsButton.focus(); });
+  settingsPanel.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape') { ev.preventDefault(); setSettingsOpen(false); settingsButton.focus(); }
+  });
+  document.addEventListener('click', (ev) => {
+    if (!settingsPanel.hidden && !ev.target.closest?.('.settings-wrap')) setSettingsOpen(false);
+  });
+
+  // ---- unread divider -----------------------------------------------------------
+
+  /** Shows "Jump to first unread" while the divider (or its message, not loaded yet) is above the screen. */
+  function updateJump() {
+    const d = store.divider;
+    let show = false;
+    if (d && d.chatId === store.openChatId) {
+      const line = list.querySelector('[data-testid="new-messages-divider"]');
+      if (line) show = line.offsetTop + line.offsetHeight < scroller.scrollTop + 4;
+      else show = !!(store.window(d.chatId)?.hasMoreBefore && d.readId && store.first(d.chatId)
+        && cmpId(d.readId, store.first(d.chatId)) < 0);
+    }
+    jump.hidden = !show;
+  }
+  jump.addEventListener('click', async () => {
+    const chatId = store.openChatId;
+    if (!chatId) return;
+    await actions.loadUntilFirstUnread(chatId);
+    await store.flushed();
+    const line = list.querySelector('[data-testid="new-messages-divider"]');
+    if (!line) return;
+    scroller.scrollTop = Math.max(0, line.offsetTop - 8);
+    stickBottom = false;
+    const first = line.nextElementSibling;
+    if (first?.dataset.messageId) first.focus({ preventScroll: true });
+    updateJump();
+  });
+
   // ---- history paging ------------------------------------------------------------
 
   olderBtn.addEventListener('click', () => store.openChatId && actions.loadOlder(store.openChatId));
@@ -80,6 +184,7 @@ export function initChatView(store, actions, picker) {
     if (scroller.scrollTop < 150 && win.hasMoreBefore) actions.loadOlder(chatId);
     else if (!win.atLatest && scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 150) actions.loadNewer(chatId);
     if (stickBottom && scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight > 80) stickBottom = false;
+    updateJump();
   }, { passive: true });
 
   /** Which readers' avatars go after which message: the newest loaded message <= their read id. */
@@ -121,8 +226,19 @@ export function initChatView(store, actions, picker) {
         el('button', { type: 'button', class: 'small', testid: 'pending-discard', onclick: () => actions.discard(p.client_msg_id) }, 'Discard')) : null));
   }
 
+  function renderTyping() {
+    const chatId = store.openChatId;
+    const text = chatId ? typingText(store.typingIn(chatId).map((id) => store.displayName(id))) : '';
+    if (typing.textContent !== text) typing.textContent = text;
+  }
+
   function renderHeader(chat) {
     title.textContent = store.chatName(chat);
+    settingsButton.textContent = chat.muted ? '🔕' : '🔔';
+    settingsButton.setAttribute('aria-label', chat.muted ? 'Notification settings (muted)' : 'Notification settings');
+    settingsButton.title = chat.muted ? 'Muted: notification settings' : 'Notification settings';
+    settingsButton.dataset.muted = String(!!chat.muted);
+    if (!settingsPanel.hidden) drawSettings();
     const others = (chat.member_ids || []).filter((id) => !store.me || id !== store.me.id);
     members.replaceChildren(
       ...others.flatMap((id, i) => [
@@ -142,6 +258,8 @@ export function initChatView(store, actions, picker) {
       chatIdShown = chatId;
       messages.reset();
       list.replaceChildren();
+      autocomplete.close();
+      setSettingsOpen(false);
     }
     renderHeader(chat);
 
@@ -158,11 +276,23 @@ export function initChatView(store, actions, picker) {
     }
 
     const readers = readMarkers(chat, win);
-    const items = win.messages.map((m) => {
+    const d = store.divider;
+    // Once drawn, the divider stays before the same message while the chat is open.
+    if (!d || d.chatId !== chatId) dividerAt = null;
+    else if (!dividerAt || !win.messages.some((m) => m.id === dividerAt)) dividerAt = firstUnreadId(win, d.readId, store.me?.id);
+    const items = [];
+    for (const m of win.messages) {
+      if (m.id === dividerAt) {
+        items.push({
+          key: 'new-divider', sig: m.id,
+          build: () => el('li', { class: 'new-divider', testid: 'new-messages-divider', dataset: { before: m.id } },
+            el('span', {}, 'New messages')),
+        });
+      }
       const r = readers.get(m.id) || [];
-      return messages.item(m, { readers: r, hit: m.id === hitId },
-        [r, m.id === hitId, r.map((id) => store.user(id)?.avatar_color)]);
-    });
+      items.push(messages.item(m, { readers: r, hit: m.id === hitId },
+        [r, m.id === hitId, r.map((id) => store.user(id)?.avatar_color)]));
+    }
     if (win.atLatest) {
       // A pending message whose copy already arrived live is shown once, as the real one.
       const arrived = new Set(win.messages.filter((m) => m.sender_id === store.me?.id).map((m) => m.client_msg_id));
@@ -194,7 +324,10 @@ export function initChatView(store, actions, picker) {
       const li = [...list.children].find((n) => n.dataset.key === anchorKey);
       if (li) scroller.scrollTop = li.offsetTop - anchorOffset;
     }
+    renderTyping();
+    updateJump();
   }
+
 
   return {
     /** Called by the app when a chat is opened; `focusMessageId` comes from a search hit. */
@@ -207,11 +340,14 @@ export function initChatView(store, actions, picker) {
       render();
       if (!focusMessageId) input.focus({ preventScroll: true });
     },
-    hide() { view.hidden = true; chatIdShown = null; },
+    hide() { view.hidden = true; chatIdShown = null; autocomplete.close(); setSettingsOpen(false); },
     render(dirty) {
       if (view.hidden) return;
       if (dirty.has('all') || dirty.has('chat') || dirty.has('users') || dirty.has('presence') || dirty.has('outbox')) render();
+      else if (dirty.has('chats')) { const chat = store.chats.get(store.openChatId); if (chat) renderHeader(chat); }
+      if (dirty.has('typing')) renderTyping();
     },
+
     stickToBottom() { stickBottom = true; },
     /** The open chat's history is shorter than the screen (so it cannot be scrolled up) and has more. */
     hasRoomAbove() {

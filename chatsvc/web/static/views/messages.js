@@ -8,6 +8,7 @@
 
 import { el, avatar, timeEl, shortTime, toast } from './dom.js';
 import { renderMarkdown } from '../markdown.js';
+import { mentionNames, highlightMentions } from './mentions.js';
 
 const MAX_BODY = 10_000;
 export const LIKE = '👍';
@@ -216,9 +217,13 @@ export function messageList(store, actions, { list, where, rerender, composer, p
     let body;
     if (m.deleted) body = el('div', { class: 'body deleted-note', testid: 'message-body' }, 'This message was deleted.');
     else if (editing) body = editor(m);
-    else body = el('div', { class: 'body markdown', testid: 'message-body' }, renderMarkdown(m.body));
+    else {
+      body = el('div', { class: 'body markdown', testid: 'message-body' }, renderMarkdown(m.body));
+      highlightMentions(body, mentionNames(store, m, store.chats.get(m.chat_id)), store.me?.id);
+    }
+    const forMe = store.mentionsMe(m);
     return el('li', {
-      class: `message${mine ? ' mine' : ''}${m.deleted ? ' deleted' : ''}${hit ? ' hit' : ''}`,
+      class: `message${mine ? ' mine' : ''}${m.deleted ? ' deleted' : ''}${hit ? ' hit' : ''}${forMe ? ' mentions-me' : ''}`,
       testid: 'message-item', tabindex: '-1',
       dataset: { messageId: m.id, senderId: m.sender_id, deleted: String(!!m.deleted), threadId: m.thread_id || '' },
     },
@@ -226,6 +231,7 @@ export function messageList(store, actions, { list, where, rerender, composer, p
     el('div', { class: 'bubble' },
       el('div', { class: 'meta' },
         el('span', { class: 'sender', testid: 'message-sender' }, store.displayName(m.sender_id)), ' ', timeEl(m.created_at),
+        forMe ? [' ', el('span', { class: 'mention-hint', testid: 'mention-hint' }, 'Mentions you')] : null,
         m.edited_at && !m.deleted ? [' ', el('span', {
           class: 'edited', testid: 'message-edited', title: `Edited ${new Date(m.edited_at).toLocaleString()}`,
         }, '(edited)')] : null,
@@ -251,7 +257,8 @@ export function messageList(store, actions, { list, where, rerender, composer, p
   function signature(m, extra = []) {
     const senderU = store.user(m.sender_id);
     const rs = reactionsOf(m).map((r) => [r.emoji, r.user_ids, r.user_ids.map((id) => store.displayName(id))]);
-    return JSON.stringify([m.body, m.deleted, m.edited_at, rs, m.reply_count, m.last_reply_at, m.reply_user_ids,
+    const mentioned = (m.mentions || []).map((id) => store.user(id)?.username);
+    return JSON.stringify([m.body, m.deleted, m.edited_at, rs, m.mentions, mentioned, m.reply_count, m.last_reply_at, m.reply_user_ids,
       (m.reply_user_ids || []).map((id) => store.user(id)?.avatar_color), editingId === m.id,
       senderU?.display_name, senderU?.avatar_color, ...extra]);
   }

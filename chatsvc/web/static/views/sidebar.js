@@ -1,11 +1,32 @@
-// Sidebar: contacts with presence dots, and the chat list (most recent first,
-// unread counts, last message preview).
+// Sidebar: the "Turn on notifications" banner, contacts with presence dots, and the chat
+// list (most recent first, unread and mention counts, muted chats, last message preview,
+// "Mark all as read").
 
 import { $, el, avatar, presenceDot, reconcile, shortTime } from './dom.js';
 
 export function initSidebar(store, actions) {
   const contactList = $('#contact-list');
   const chatList = $('#chat-list');
+  const markAll = $('#mark-all-read');
+  const banner = $('#notify-banner');
+
+  markAll.addEventListener('click', async () => {
+    await actions.markAllRead();
+    if (markAll.hidden) chatList.querySelector('.chat-open')?.focus(); // the button went with the badges
+  });
+  $('#notify-enable').addEventListener('click', async () => {
+    await actions.enableNotifications(); // asks the browser: only ever from this click
+    renderBanner();
+  });
+  $('#notify-dismiss').addEventListener('click', () => {
+    actions.dismissNotificationBanner();
+    renderBanner();
+    $('#chat-list .chat-open, #new-chat-button')?.focus();
+  });
+
+  function renderBanner() {
+    banner.hidden = !actions.offerNotifications();
+  }
 
   function renderContacts() {
     const ids = [...store.contacts].sort((a, b) =>
@@ -65,21 +86,27 @@ export function initSidebar(store, actions) {
       const current = c.id === store.openChatId;
       return {
         key: c.id,
-        sig: JSON.stringify([name, text, when, c.unread_count, current, c.kind]),
+        sig: JSON.stringify([name, text, when, c.unread_count, c.mention_count, c.muted, current, c.kind]),
         build: () => el('li', {},
           el('button', {
-            type: 'button', class: `chat-open${current ? ' current' : ''}`,
-            testid: 'chat-list-item', dataset: { chatId: c.id, unread: String(c.unread_count || 0) },
+            type: 'button', class: `chat-open${current ? ' current' : ''}${c.muted ? ' is-muted' : ''}`,
+            testid: 'chat-list-item',
+            dataset: { chatId: c.id, unread: String(c.unread_count || 0), mentions: String(c.mention_count || 0), muted: String(!!c.muted) },
             'aria-current': current ? 'true' : null,
             onclick: () => actions.openChat(c.id),
           },
           el('span', { class: 'chat-line' },
-            el('span', { class: 'chat-name', testid: 'chat-name' }, name),
+            el('span', { class: 'chat-name', testid: 'chat-name' }, name,
+              c.muted ? el('span', { class: 'muted-icon', testid: 'muted-icon', title: 'Muted' },
+                el('span', { 'aria-hidden': 'true' }, ' 🔕'), el('span', { class: 'sr-only' }, ' (muted)')) : null),
             el('span', { class: 'muted chat-time' }, when ? shortTime(when) : '')),
           el('span', { class: 'chat-line' },
             el('span', { class: 'chat-preview', testid: 'chat-preview' }, text),
-            c.unread_count ? el('span', { class: 'badge', testid: 'unread-badge' },
-              String(c.unread_count), el('span', { class: 'sr-only' }, ' unread')) : null))),
+            el('span', { class: 'badges' },
+              c.mention_count ? el('span', { class: 'badge mention-badge', testid: 'mention-badge' },
+                `@${c.mention_count}`, el('span', { class: 'sr-only' }, c.mention_count === 1 ? ' mention' : ' mentions')) : null,
+              c.unread_count ? el('span', { class: 'badge', testid: 'unread-badge' },
+                String(c.unread_count), el('span', { class: 'sr-only' }, ' unread')) : null)))),
       };
     }));
   }
@@ -88,7 +115,11 @@ export function initSidebar(store, actions) {
     render(dirty) {
       const all = dirty.has('all');
       if (all || dirty.has('contacts') || dirty.has('users')) renderContacts();
-      if (all || dirty.has('chats') || dirty.has('users') || dirty.has('chat')) renderChats();
+      if (all || dirty.has('chats') || dirty.has('users') || dirty.has('chat')) {
+        renderChats();
+        markAll.hidden = !store.sortedChats().some((c) => (c.unread_count || c.mention_count) && c.last_message);
+      }
+      if (all || dirty.has('notifications')) renderBanner();
     },
   };
 }

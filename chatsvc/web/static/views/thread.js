@@ -5,6 +5,7 @@
 import { $, el, avatar, reconcile, toast } from './dom.js';
 import { renderMarkdown } from '../markdown.js';
 import { messageList } from './messages.js';
+import { mentionAutocomplete } from './mentions.js';
 
 const MAX_BODY = 10_000;
 
@@ -29,6 +30,12 @@ export function initThreadView(store, actions, picker) {
     // Escape closes the pane unless something inside it (a menu, the editor) used it.
     if (ev.key === 'Escape' && !ev.defaultPrevented && !pane.querySelector('.menu:not([hidden])')
         && !ev.target.closest('.menu-wrap')) actions.closeThread();
+  });
+
+  // Before the composer's own keydown listener: an open suggestion list takes Enter first.
+  const autocomplete = mentionAutocomplete(store, { input, listbox: $('#thread-mentions'), chatId: () => store.thread?.chatId });
+  input.addEventListener('input', () => {
+    if (store.thread && input.value.trim()) actions.typing(store.thread.chatId);
   });
 
   input.addEventListener('keydown', (ev) => {
@@ -141,6 +148,7 @@ export function initThreadView(store, actions, picker) {
       if (pane.hidden) return;
       pane.hidden = true;
       shownRoot = null;
+      autocomplete.close();
       input.value = '';
       also.checked = false;
     },
