@@ -72,7 +72,11 @@ def run_one(engine, schedule: dict, owner: str, note=None, lease_seconds: int = 
         if not is_due(current):
             return {"team_id": team_id, "status": "not due"}
         since = current.get("last_snapshot_time")
-        out = os.path.join(current["destination"], default_out(team_id))
+        out = base = os.path.join(current["destination"], default_out(team_id))
+        n = 1
+        while os.path.lexists(out):   # two runs within one second
+            n += 1
+            out = f"{base}-{n}"
         opts = ExportOptions(filters=Filters(team=team_id, since=since), out=out,
                              format=current["format"], progress=False, key_file=key_file,
                              log=note)
