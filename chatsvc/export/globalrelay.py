@@ -57,7 +57,16 @@ def delivery_failed(message: str) -> ExportError:
 def _qp(text: str) -> bytes:
     """Quoted-printable of ``text`` in binary mode (line ends encoded too, so it decodes to
     exactly ``text``), ending with a soft line break so chunks can be concatenated."""
-    return binascii.b2a_qp(text.encode("utf-8"), quotetabs=True, istext=False).replace(b"=\n", b"=\r\n") + b"=\r\n"
+    q = binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=False).replace(b"=\n", b"=\r\n")
+    last = q.rfind(b"\n") + 1
+    if len(q) - last > 75:   # room for the closing "=" within 76 characters
+        cut = last + 73
+        if q[cut - 1:cut] == b"=":
+            cut -= 1
+        elif q[cut - 2:cut - 1] == b"=":
+            cut -= 2
+        q = q[:cut] + b"=\r\n" + q[cut:]
+    return q + b"=\r\n"
 
 
 def _header(value: str) -> str:
