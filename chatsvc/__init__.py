@@ -38,7 +38,7 @@ def create_app(config: Config | None = None, *, init_indices: bool = True) -> Fl
     app.extensions["chatsvc"] = ctx
     app.extensions["chatsvc.hub"] = hub
     # Background jobs start only in a server worker (gunicorn.conf.py), not in CLI commands.
-    app.extensions["chatsvc.start_jobs"] = lambda: retention.start_scheduler(ctx)
+    app.extensions["chatsvc.start_jobs"] = lambda: _start_jobs(app, ctx)
 
     def authenticate(token):
         user, digest = accounts.authenticate(ctx, token)
@@ -49,6 +49,13 @@ def create_app(config: Config | None = None, *, init_indices: bool = True) -> Fl
     app.register_blueprint(web.bp)
     cli.register(app)
     return app
+
+
+def _start_jobs(app: Flask, ctx: ChatContext):
+    """The daily retention run and the due scheduled exports, each under its own lease."""
+    from chatsvc.export.scheduled import start_in_server  # noqa: PLC0415 - server only
+    retention.start_scheduler(ctx)
+    start_in_server(app)
 
 
 def _bootstrap_quietly(engine: Engine):

@@ -5,7 +5,7 @@ import logging
 import click
 from flask import Flask
 
-from chatsvc import cli_compliance, cli_import
+from chatsvc import cli_compliance, cli_export, cli_import
 from chatsvc.store.indices import bootstrap
 
 _teardown_registered = False
@@ -44,6 +44,7 @@ def register(app: Flask):
 
     cli_import.register(group, app)
     cli_compliance.register(group, app)
+    cli_export.register(group, app)
 
     @group.command("export")
     @click.option("--team", required=True, help="Team name (any case) or team id.")
@@ -55,8 +56,10 @@ def register(app: Flask):
     @click.option("--query", help="PROTOCOL.md search language, without per-user visibility rules.")
     @click.option("--hold", help="Only what this legal hold covers (its chats, and what its users sent).")
     @click.option("--out", type=click.Path(), help="Output folder (default ./export-<team>-<timestamp>).")
-    @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "html"]), default="jsonl",
-                  show_default=True, help="JSON Lines, CSV, or per-chat HTML transcripts.")
+    @click.option("--format", "fmt", type=click.Choice(cli_export.FORMATS), default="jsonl",
+                  show_default=True, help="JSON Lines, CSV, per-chat HTML transcripts, Actiance XML "
+                  "or Global Relay EML (a zip, and by SMTP with --smtp).")
+    @cli_export.format_options
     @click.option("--resume", is_flag=True, help="Continue the interrupted export in --out.")
     @click.option("--progress/--no-progress", default=None,
                   help="Progress bar on stderr (default: only when stderr is a terminal).")
@@ -64,14 +67,15 @@ def register(app: Flask):
     @click.option("--stop-after", type=click.IntRange(0), default=None, hidden=True,
                   help="Test hook: stop as if interrupted after this many messages.")
     def export(team, since, until, chats, users, query, out, fmt, resume, progress,
-               page_size, stop_after, hold):
+               page_size, stop_after, hold, **format_options):
         """Export a team's history (deleted and hidden messages included) for audit.
 
         Writes the messages in chat then id order from one consistent snapshot, with
         manifest.json (filters, counts and first/last id per chat, snapshot time, SHA-256
         of every file). Exit codes: 0 done, 2 bad filter, 3 unknown team, 4 search engine
-        unreachable, 5 output not writable, 6 interrupted (continue with --resume), 130
-        interrupted by Ctrl-C (continue with --resume).
+        unreachable, 5 output not writable, 6 interrupted (continue with --resume), 7 SMTP
+        delivery failed (continue with --resume), 130 interrupted by Ctrl-C (continue with
+        --resume). The manifest is signed (see `scripts/export key`, `scripts/export verify`).
         """
         from chatsvc.export import ExportError, ExportOptions, run_export  # noqa: PLC0415
         from chatsvc.export.filters import Filters  # noqa: PLC0415
@@ -80,7 +84,7 @@ def register(app: Flask):
             filters=Filters(team=team, since=since, until=until, chats=tuple(chats),
                             users=tuple(users), query=query, hold=hold),
             out=out, format=fmt, resume=resume, page_size=page_size, stop_after=stop_after,
-            progress=progress)
+            progress=progress, format_options=cli_export.pack(fmt, format_options))
         try:
             # Its own client: an export's requests are few and big, so a longer timeout
             # than the service's (CHATSVC_ENGINE_TIMEOUT) for each.
@@ -100,3 +104,4 @@ def register(app: Flask):
         rate = f" in {elapsed:.1f} s ({total / elapsed:,.0f} messages/s)" if elapsed else ""
         click.echo(f"export: {total} messages in {manifest['totals']['chats']} chats of team "
                    f"{manifest['team']['name']} -> {opts.out}{rate}", err=True)
+        click.echo(cli_export.signed_note(manifest), err=True)

@@ -86,6 +86,8 @@ class Config:
     tail_size: int = _setting(300, _bounded(int, 10, 100000), "messages cached per chat")
     retention_every: float = _setting(86400.0, _bounded(float, 0, 1e8), "retention run interval, s (0: off)")
     retention_poll: float = _setting(60.0, _bounded(float, 0.1, 86400), "retention schedule poll, s")
+    export_scheduler_seconds: float = _setting(60.0, _bounded(float, 0, 86400),
+                                               "scheduled-export check interval, s (0: off)")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "Config":

@@ -6,6 +6,10 @@ after another, through chatsvc's export code (``chatsvc.export.run_export``, wha
 ``scripts/export`` runs, minus the process start-up), then the biggest team once more through
 ``scripts/export`` itself, start-up included. Reports messages/s overall and per team size.
 
+With ``--formats jsonl,actiance,globalrelay`` (any of the export's formats) it measures
+each format instead, in process, over the ``--teams`` biggest teams (default 3), and reports
+messages/s per format (manifest, hashing and signing included).
+
 Target (docs/benchmarks.md): >= 20,000 messages/s.
 """
 import argparse
@@ -51,7 +55,11 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", help="write the exports here and keep them (default: a temp dir, removed)")
     parser.add_argument("--wait", type=float, default=0,
                         help="seconds to wait for the corpus to be loaded (polls its message count)")
+    parser.add_argument("--formats", help="comma-separated formats to measure one by one "
+                        "(e.g. jsonl,actiance,globalrelay) over the --teams biggest teams")
     args = parser.parse_args(argv)
+    if args.formats and not args.teams:
+        args.teams = 3
 
     config = Config.from_env(os.environ)
     url = config.search_url
@@ -78,6 +86,13 @@ def main(argv=None) -> int:
     os.makedirs(work, exist_ok=True)
     print(f"exporting {sum(sizes[t] for t in order):,} messages of {len(order)} teams "
           f"({total:,} in the corpus, prefix {args.prefix}) as JSON Lines into {work}", flush=True)
+
+    if args.formats:
+        try:
+            return format_rates(engine, order, sizes, teams, args.formats.split(","), work)
+        finally:
+            if not args.keep:
+                shutil.rmtree(work, ignore_errors=True)
 
     def engine_cpu_ms():
         stats = requests.get(f"{url}/_nodes/stats/process", timeout=30).json()["nodes"]
@@ -144,6 +159,39 @@ def main(argv=None) -> int:
         print(f"  teams >= 20k {n:>12,} messages in {len(big_rows)} teams: {n / dt:,.0f} messages/s")
     print(f"  scripts/export, biggest team ({cli_n:,} messages), process start-up included: "
           f"{cli_dt:.1f} s, {cli_n / cli_dt:,.0f} messages/s")
+    return 0
+
+
+def format_rates(engine, order, sizes, teams, formats, work) -> int:
+    """Each format over the same teams, one after another; messages/s per format."""
+    os.environ.setdefault("CHATSVC_EXPORT_KEY", os.path.join(work, "bench-key.pem"))
+    results = []
+    for fmt in formats:
+        done, out_bytes, cpu0 = 0, 0, _cpu()
+        t_all = time.perf_counter()
+        for team_id in order:
+            out = os.path.join(work, f"{fmt}-{team_id}")
+            t0 = time.perf_counter()
+            manifest = run_export(engine, ExportOptions(filters=Filters(team=team_id), out=out,
+                                                        format=fmt, progress=False))
+            dt = time.perf_counter() - t0
+            n = manifest["totals"]["messages"]
+            if n != sizes[team_id]:
+                print(f"  MISMATCH {fmt} team {team_id}: exported {n}, corpus has {sizes[team_id]}",
+                      file=sys.stderr)
+                return 1
+            done += n
+            out_bytes += sum(f["bytes"] for f in manifest["files"])
+            print(f"  {fmt:<12} team {teams.get(team_id, team_id):<28} {n:>8,} messages {dt:7.2f} s "
+                  f"{n / dt:>9,.0f}/s", flush=True)
+            shutil.rmtree(out)
+        elapsed = time.perf_counter() - t_all
+        results.append((fmt, done, elapsed, out_bytes, _cpu() - cpu0))
+    print()
+    print(f"export per format ({len(order)} biggest teams, in process, one after another)")
+    for fmt, done, elapsed, out_bytes, cpu in results:
+        print(f"  {fmt:<12} {done:>10,} messages {elapsed:8.1f} s {done / elapsed:>9,.0f} messages/s  "
+              f"output {out_bytes / 1e6:8.1f} MB  exporter CPU {cpu:.1f} s")
     return 0
 
 

@@ -207,7 +207,7 @@ def test_manifest_counts_and_hashes_verify(seed, full_jsonl):
         assert (per_chat[chat_id]["first_id"], per_chat[chat_id]["last_id"]) == (sent[0], sent[-1])
     names = {f["name"] for f in manifest["files"]}
     assert names == {"messages.jsonl", "chats.jsonl", "users.jsonl"}
-    assert set(os.listdir(full_jsonl)) == names | {"manifest.json"}   # no leftovers
+    assert set(os.listdir(full_jsonl)) == names | {"manifest.json", "manifest.sig"}   # no leftovers
     for f in manifest["files"]:
         path = full_jsonl / f["name"]
         assert sha256(path) == f["sha256"]
@@ -271,7 +271,7 @@ def test_html_transcripts_escape_everything(seed, engine_url, index_prefix, tmp_
     out = tmp_path / "html"
     ok(export(engine_url, index_prefix, "--team", seed.team["name"], "--format", "html", "--out", str(out)))
     names = set(os.listdir(out))
-    assert names == {"index.html", "manifest.json"} | {
+    assert names == {"index.html", "manifest.json", "manifest.sig"} | {
         f"chat-{c}.html" for c in (seed.group, seed.direct, seed.ann_cat)}
     group = (out / f"chat-{seed.group}.html").read_text(encoding="utf-8")
     assert "<script>alert" not in group
@@ -363,7 +363,7 @@ def test_resume_csv_and_html(seed, engine_url, index_prefix, tmp_path, fmt):
     manifest = json.loads((out / "manifest.json").read_text())
     assert sorted(os.listdir(out)) == sorted(os.listdir(reference))
     for name in os.listdir(reference):
-        if name == "manifest.json":
+        if name in ("manifest.json", "manifest.sig"):
             continue
         a, b = (reference / name).read_text(encoding="utf-8"), (out / name).read_text(encoding="utf-8")
         # only the snapshot time (in the HTML headers) may differ between two exports

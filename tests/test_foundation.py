@@ -18,6 +18,8 @@ from tests.helpers import assert_error
 
 # Every REST operation of PROTOCOL.md (v1). Path parameter names are free; positions are not.
 PROTOCOL_OPERATIONS = {
+    ("get", "/api/admin/export-schedule"),
+    ("put", "/api/admin/export-schedule"),
     ("post", "/api/teams"),
     ("post", "/api/auth/signup"),
     ("post", "/api/auth/login"),

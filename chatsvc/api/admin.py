@@ -1,4 +1,5 @@
-"""Team administration and compliance (issue 17): roles, retention, legal holds, audit.
+"""Team administration and compliance: roles, retention, legal holds, audit, the
+scheduled compliance export.
 
 Every view is for an admin (roles, retention changes) or an admin or compliance officer
 (holds, audit, reading policies): anyone else gets 403; an id of another team, 404.
@@ -7,7 +8,7 @@ from flask import Blueprint
 
 from chatsvc.api import schemas as s
 from chatsvc.api.base import ctx, endpoint, load_args, load_json, me
-from chatsvc.chat import audit, holds, retention, roles
+from chatsvc.chat import audit, export_schedule, holds, retention, roles
 from chatsvc.errors import NotFound
 from chatsvc.ids import parse_id
 
@@ -87,3 +88,18 @@ def release_hold(hold_id):
 def audit_log():
     args = load_args(s.AuditQuery())
     return audit.page(ctx(), me(), args["limit"], args["before"])
+
+
+@bp.get("/api/admin/export-schedule")
+@endpoint("The team's scheduled compliance export (admins only)", response=s.ExportScheduleOut)
+def get_export_schedule():
+    return export_schedule.get_schedule(ctx(), me())
+
+
+@bp.put("/api/admin/export-schedule")
+@endpoint("Set the team's scheduled compliance export (admins only)", body=s.ExportScheduleIn,
+          response=s.ExportScheduleOut)
+def put_export_schedule():
+    data = load_json(s.ExportScheduleIn())
+    return export_schedule.set_schedule(ctx(), me(), data["every_hours"], data["format"],
+                                        data["destination"], data["enabled"])

@@ -75,6 +75,38 @@ class SettingsIn(Request):
         unknown = RAISE   # a setting this server does not know is a mistake, not a newer client
 
 
+class ExportScheduleIn(Request):
+    """The team's scheduled compliance export (admins only): every ``every_hours`` hours,
+    the messages since the previous run, in ``format``, into a new folder under
+    ``destination`` (an absolute path on the server)."""
+    every_hours = fields.Integer(required=True, strict=True, validate=validate.Range(1, 8760))
+    format = fields.String(required=True, validate=validate.OneOf(
+        ["jsonl", "csv", "html", "actiance", "globalrelay"]))
+    destination = fields.String(required=True, validate=[
+        validate.Length(1, 4096),
+        validate.Regexp(r"^/[^\x00]*$", error="must be an absolute path on the server")])
+    enabled = fields.Boolean(required=True, truthy={True}, falsy={False})
+
+    class Meta:
+        unknown = RAISE
+
+
+class ExportScheduleOut(Schema):
+    every_hours = fields.Integer(allow_none=True)
+    format = fields.String(allow_none=True)
+    destination = fields.String(allow_none=True)
+    enabled = fields.Boolean()
+    updated_at = fields.String(allow_none=True)
+    updated_by = fields.String(allow_none=True)
+    last_run_at = fields.String(allow_none=True)
+    last_snapshot_time = fields.String(allow_none=True)
+    last_status = fields.String(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    last_out = fields.String(allow_none=True)
+    runs = fields.Integer(allow_none=True)
+    next_due_at = fields.String(allow_none=True)
+
+
 class EditIn(Request):
     body = Body(required=True)
 

@@ -27,7 +27,8 @@ from chatsvc.errors import Unavailable
 from chatsvc.export import filters as filter_mod
 from chatsvc.export.errors import bad_filter, engine_down, interrupted, output_error
 from chatsvc.export.records import Enricher, TeamContext
-from chatsvc.export.writers import WRITERS
+from chatsvc.export import signing, verify
+from chatsvc.export.formats import WRITERS
 from chatsvc.ids import now_iso
 from chatsvc.store import export as snapshot
 from chatsvc.store.engine import TransportError
@@ -49,6 +50,8 @@ class ExportOptions:
     progress: bool | None = None       # None: a bar only when stderr is a terminal
     keep_alive: str = snapshot.KEEP_ALIVE
     log: object = field(default=None)  # callable(str) for notes on stderr
+    format_options: dict = field(default_factory=dict)  # a format's own (formats.py)
+    key_file: str | None = None        # the signing key (default: signing.key_path())
 
     def note(self, text: str):
         (self.log or (lambda t: print(t, file=sys.stderr, flush=True)))(text)
@@ -172,6 +175,7 @@ class _Run:
                          "messages": total, "reopened_at": []},
             "pit_id": pit_id, "started_at": snapshot_time, "resumed_at": [],
             "after": None, "written": 0, "files": {}, "counts": {},
+            "format_options": self.opts.format_options,
         }
         self.save_state()
         return team, None
@@ -225,7 +229,8 @@ class _Run:
     def stream(self, team, resume):
         st = self.state
         writer_cls = WRITERS[self.opts.format]
-        meta = {"team": st["team"], "filters": st["filters"], "snapshot_time": st["snapshot"]["time"]}
+        meta = {"team": st["team"], "filters": st["filters"], "snapshot_time": st["snapshot"]["time"],
+                "options": st.get("format_options") or {}, "snapshot_max_id": st["snapshot"]["max_id"]}
         counts = st["counts"]
         writer = writer_cls(self.out, team, counts, meta)
         enricher = Enricher(team)
@@ -261,6 +266,7 @@ class _Run:
             chats = sorted(set(st["chat_ids"]) | set(counts))
             writer.finish(chats)
             st["files"] = writer.checkpoint()
+            self.delivery = getattr(writer, "delivery", None)
             return chats
         finally:
             writer.close()
@@ -279,9 +285,7 @@ class _Run:
     # -- manifest --------------------------------------------------------------------
     def manifest(self, team, chats) -> dict:
         st = self.state
-        files = [{"name": name, "bytes": os.path.getsize(os.path.join(self.out, name)),
-                  "sha256": sha256_file(os.path.join(self.out, name))}
-                 for name in sorted(st["files"])]
+        files = [verify.describe(os.path.join(self.out, name)) for name in sorted(st["files"])]
         per_chat = []
         for cid in chats:
             chat = team.chats.get(cid) or {}
@@ -301,6 +305,7 @@ class _Run:
             "totals": {"messages": st["written"], "chats": len(per_chat)},
             "chats": per_chat,
             "files": files,
+            **({"delivery": self.delivery} if getattr(self, "delivery", None) else {}),
         }
 
 
@@ -332,8 +337,7 @@ def run_export(engine, opts: ExportOptions) -> dict:
             team, resume = run.prepare_fresh(checked)
         chats = run.stream(team, resume)
         pit_id = run.state["pit_id"]
-        manifest = run.manifest(team, chats)
-        _write_json(os.path.join(opts.out, MANIFEST), manifest, indent=2)
+        manifest = signing.seal(engine, opts.out, run.manifest(team, chats), opts.key_file)
         for name in (STATE, CONTEXT):
             os.remove(os.path.join(opts.out, name))
     except Unavailable as exc:
