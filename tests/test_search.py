@@ -494,3 +494,49 @@ def test_searchable_about_a_second_after_ack(world):
     started = time.monotonic()
     wait_total(ann["api"], t, 1)
     assert time.monotonic() - started < 3.0
+
+
+# ---------------------------------------------------------------------------- suggest
+
+def suggest(api, q):
+    return ok(api.get("/api/search/suggest", params={"q": q}))["suggestions"]
+
+
+def inserts(api, q):
+    return [s["insert"] for s in suggest(api, q)]
+
+
+def test_suggest_completes_operators_users_and_the_callers_chats(world):
+    ann = world["ann"]["api"]
+    assert "from:" in inserts(ann, "deploy fr") and "from:me" in inserts(ann, "fr")
+    assert inserts(ann, "has:l") == ["has:like", "has:link"]
+    assert inserts(ann, "-is:m") == ["-is:mine", "-is:mentioned"]
+    assert all(s["kind"] == "operator" for s in suggest(ann, "is:"))
+    assert inserts(ann, "from:b") == ["from:bob"]
+    assert inserts(ann, "x with:@C") == ["with:cat"]
+    assert "from:me" in inserts(ann, "from:")
+    assert "from:eve" not in inserts(ann, "from:e")             # another team's directory
+    # in: the caller's chats only: "Ops" is bob's, cat's and dan's, not ann's
+    assert inserts(ann, "in:re") == ['in:"Release crew"']
+    assert inserts(ann, 'in:"release c') == ['in:"Release crew"']
+    assert inserts(ann, "in:op") == []
+    assert inserts(world["bob"]["api"], "in:op") == ["in:Ops"]
+    assert inserts(ann, "in:@b") == ["in:@bob"]
+    assert inserts(ann, "deploy ") == [] and inserts(ann, "") == []
+    assert all(s["kind"] == "chat" and s["label"] for s in suggest(ann, "in:"))
+
+
+def test_suggest_forgets_a_chat_the_caller_left(world, server):
+    dan, cat = world["dan"], world["cat"]
+    title = "Leavers " + tag()
+    chat_id = chat(dan, cat, title=title)
+    assert inserts(dan["api"], "in:leav") == [f'in:"{title}"']
+    ok(dan["api"].post(f"/api/chats/{chat_id}/leave"), 204)
+    assert inserts(dan["api"], "in:leav") == []
+    assert inserts(cat["api"], "in:leav") == [f'in:"{title}"']
+
+
+def test_suggest_needs_auth_and_bounds_q(world):
+    api = world["ann"]["api"]
+    assert api.as_user("nope").get("/api/search/suggest", params={"q": "fr"}).status_code == 401
+    bad_request(api.get("/api/search/suggest", params={"q": "x" * 1001}), "q")
