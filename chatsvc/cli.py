@@ -46,6 +46,20 @@ def register(app: Flask):
     cli_compliance.register(group, app)
     cli_export.register(group, app)
 
+    @group.command("reindex")
+    @click.option("--restart", is_flag=True, help="Forget the recorded progress and start over.")
+    @click.option("--index", "only", help="Only this messages index (default: every one).")
+    @click.option("--slices", default="auto", show_default=True, help="update_by_query slices.")
+    def reindex_command(restart, only, slices):
+        """Index existing messages again with the current mapping (online, resumable):
+        new sub-fields (CJK, URL/identifier parts) and has_link for old messages."""
+        from chatsvc.cli_compliance import _engine  # noqa: PLC0415
+        from chatsvc.store.reindex import reindex  # noqa: PLC0415
+        engine = _engine(app, timeout=3600)
+        done = reindex(engine, restart=restart, slices=slices, only=only,
+                       report=lambda line: click.echo(f"reindex: {line}", err=True))
+        click.echo(f"reindexed {sum(done.values())} documents in {len(done)} indices")
+
     @group.command("export")
     @click.option("--team", required=True, help="Team name (any case) or team id.")
     @click.option("--since", help="From this day (YYYY-MM-DD, 00:00Z) or RFC 3339 timestamp, inclusive.")

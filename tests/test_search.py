@@ -178,6 +178,67 @@ def test_operators_alone_and_combined(world):
     assert ids("with:nobody") == []
 
 
+def test_new_operators_prefix_negation_titles_direct_link_during(world):
+    ann, bob, cat = world["ann"], world["bob"], world["cat"]
+    t = tag()
+    m1 = send(ann, world["direct"], f"{t} deployment notes https://example.org/notes")
+    m2 = send(bob, world["direct"], f"{t} deploying now, see www.example.com")
+    m3 = send(bob, world["crew"], f"{t} redeploy later")
+    m4 = send(cat, world["crew"], f"{t} nothing to see")
+    ok(ann["api"].put(f"/api/messages/{m3['id']}/like"))
+    wait_total(ann["api"], t, 4)
+    api = ann["api"]
+
+    def ids(q):
+        return {h["message"]["id"] for h in search(api, f"{t} {q}".strip())["hits"]}
+
+    every = {m1["id"], m2["id"], m3["id"], m4["id"]}
+    assert ids("depl*") == {m1["id"], m2["id"]}           # a prefix of a word, not inside one
+    assert ids("DEPL*") == {m1["id"], m2["id"]}
+    assert ids("-depl*") == {m3["id"], m4["id"]}
+    assert ids("from:me") == {m1["id"]}
+    assert ids("-from:me") == every - {m1["id"]}
+    assert ids("-from:bob") == {m1["id"], m4["id"]}
+    assert ids("-from:bob -from:cat") == {m1["id"]}
+    assert ids("-is:mine") == every - {m1["id"]}
+    assert ids("-has:like") == every - {m3["id"]}
+    assert ids("in:release") == set()                      # a title is matched whole
+    assert ids('in:"release CREW"') == {m3["id"], m4["id"]}
+    assert ids('-in:"Release crew"') == {m1["id"], m2["id"]}
+    assert ids(f"-in:{world['crew']}") == {m1["id"], m2["id"]}
+    assert ids("in:@bob") == {m1["id"], m2["id"]}          # ann's direct chat with bob
+    assert ids("-in:@bob") == {m3["id"], m4["id"]}
+    assert ids("in:@cat") == set()                         # no direct chat with cat
+    assert ids("in:Ops") == set()                          # "Ops" exists, without ann
+    assert ids("-with:cat") == {m1["id"], m2["id"]}
+    assert ids("has:link") == {m1["id"], m2["id"]}
+    assert ids("-has:link") == {m3["id"], m4["id"]}
+    today = date.fromisoformat(m1["created_at"][:10])
+    assert ids(f"during:{today:%Y-%m}") == every
+    assert ids(f"during:{today:%Y}") == every
+    assert ids(f"during:{today.year - 1}") == set()
+    assert ids(f"-during:{today:%Y-%m}") == set()
+    assert ids(f"-on:{today}") == set()
+    assert ids(f"-on:{today - timedelta(days=1)}") == every
+    assert ids(f"-before:{today}") == every and ids(f"-after:{today}") == every
+    assert ids(f"-after:{today - timedelta(days=1)}") == set()
+    # an edit that adds a link makes it has:link
+    ok(bob["api"].patch(f"/api/messages/{m3['id']}", json={"body": f"{t} redeploy: http://x.org"}))
+    wait_search(api, f"{t} has:link", lambda r: r["total"] == 3)
+
+
+@pytest.mark.parametrize("q", [
+    '"unbalanced', 'a "b', "*", "-", "- -", "x" * 1000, "the of a and", "the", "**", "-*",
+    "\u200b", "🎉", "from:", "in:\"", '-"', "a* b*", "%", "\\", "{}", "[]", "()", "\"",
+    "ab*" * 100, "-" * 50, ":", "in:::", "北", "😀*",
+])
+def test_odd_input_is_an_answer_or_a_400_never_a_500(world, q):
+    r = world["ann"]["api"].get("/api/search", params={"q": q})
+    assert r.status_code in (200, 400), (q, r.status_code, r.text)
+    if r.status_code == 400:
+        assert r.json()["error"]["code"] == "bad_request" and r.json()["error"]["message"]
+
+
 def test_filters_alone_sort_recent_and_hit_shape(world):
     ann, bob = world["ann"], world["bob"]
     t = tag()
@@ -367,13 +428,20 @@ def test_search_needs_auth(world):
     ({"q": "from:"}, "q", "from:"),
     ({"q": "from:a/b"}, "q", "from:"),
     ({"q": "with:"}, "q", "with:"),
-    ({"q": "in:abc"}, "q", "in:"),
+    ({"q": "in:0"}, "q", "in:"),
+    ({"q": "in:@"}, "q", "in:"),
+    ({"q": 'in:"release'}, "q", "in:"),
+    ({"q": "during:2026-13"}, "q", "during:"),
+    ({"q": "has:file"}, "q", "has:file"),
+    ({"q": "-has:image"}, "q", "has:image"),
+    ({"q": "*"}, "q", "'*'"),
+    ({"q": "d*"}, "q", "'*'"),
+    ({"q": "-from:"}, "q", "from:"),
     ({"q": "before:2026-13-01"}, "q", "before:"),
     ({"q": "after:yesterday"}, "q", "after:"),
     ({"q": "on:2026-02-30"}, "q", "on:"),
     ({"q": "has:likes"}, "q", "has:"),
     ({"q": "is:yours"}, "q", "is:"),
-    ({"q": "-from:bob"}, "q", "from:"),
     ({"q": 'deploy "unclosed'}, "q", "quote"),
     ({"q": 'deploy ""'}, "q", "phrase"),
     ({"q": "deploy -"}, "q", "'-'"),
@@ -426,3 +494,49 @@ def test_searchable_about_a_second_after_ack(world):
     started = time.monotonic()
     wait_total(ann["api"], t, 1)
     assert time.monotonic() - started < 3.0
+
+
+# ---------------------------------------------------------------------------- suggest
+
+def suggest(api, q):
+    return ok(api.get("/api/search/suggest", params={"q": q}))["suggestions"]
+
+
+def inserts(api, q):
+    return [s["insert"] for s in suggest(api, q)]
+
+
+def test_suggest_completes_operators_users_and_the_callers_chats(world):
+    ann = world["ann"]["api"]
+    assert "from:" in inserts(ann, "deploy fr") and "from:me" in inserts(ann, "fr")
+    assert inserts(ann, "has:l") == ["has:like", "has:link"]
+    assert inserts(ann, "-is:m") == ["-is:mine", "-is:mentioned"]
+    assert all(s["kind"] == "operator" for s in suggest(ann, "is:"))
+    assert inserts(ann, "from:b") == ["from:bob"]
+    assert inserts(ann, "x with:@C") == ["with:cat"]
+    assert "from:me" in inserts(ann, "from:")
+    assert "from:eve" not in inserts(ann, "from:e")             # another team's directory
+    # in: the caller's chats only: "Ops" is bob's, cat's and dan's, not ann's
+    assert inserts(ann, "in:re") == ['in:"Release crew"']
+    assert inserts(ann, 'in:"release c') == ['in:"Release crew"']
+    assert inserts(ann, "in:op") == []
+    assert inserts(world["bob"]["api"], "in:op") == ["in:Ops"]
+    assert inserts(ann, "in:@b") == ["in:@bob"]
+    assert inserts(ann, "deploy ") == [] and inserts(ann, "") == []
+    assert all(s["kind"] == "chat" and s["label"] for s in suggest(ann, "in:"))
+
+
+def test_suggest_forgets_a_chat_the_caller_left(world, server):
+    dan, cat = world["dan"], world["cat"]
+    title = "Leavers " + tag()
+    chat_id = chat(dan, cat, title=title)
+    assert inserts(dan["api"], "in:leav") == [f'in:"{title}"']
+    ok(dan["api"].post(f"/api/chats/{chat_id}/leave"), 204)
+    assert inserts(dan["api"], "in:leav") == []
+    assert inserts(cat["api"], "in:leav") == [f'in:"{title}"']
+
+
+def test_suggest_needs_auth_and_bounds_q(world):
+    api = world["ann"]["api"]
+    assert api.as_user("nope").get("/api/search/suggest", params={"q": "fr"}).status_code == 401
+    bad_request(api.get("/api/search/suggest", params={"q": "x" * 1001}), "q")

@@ -12,7 +12,7 @@ from chatsvc.chat.state import TeamState
 from chatsvc.errors import BadRequest
 from chatsvc.store.search import highlight_clause, message_query
 
-TEXT_FIELDS = ["body", "body.exact", "body.code"]
+TEXT_FIELDS = ["body", "body.exact", "body.code", "body.parts^0.3"]
 
 
 def bad(text: str) -> BadRequest:
@@ -94,10 +94,114 @@ def test_lone_dash_is_bad():
     assert "-" in bad("deploy -").message
 
 
-@pytest.mark.parametrize("op", ["from", "in", "with", "before", "after", "on", "has", "is"])
-def test_negated_operator_is_bad_and_named(op):
-    err = bad(f"-{op}:x")
-    assert f"{op}:" in err.message
+@pytest.mark.parametrize("text, expected", [
+    ("-from:bob", SearchQuery(excluded_from_users=("bob",))),
+    ("-from:me", SearchQuery(excluded_from_me=True)),
+    ("-in:385113100204851200", SearchQuery(excluded_in_chats=("385113100204851200",))),
+    ("-in:ops", SearchQuery(excluded_in_titles=("ops",))),
+    ('-in:"release  v2"', SearchQuery(excluded_in_titles=("release v2",))),
+    ("-in:@bob", SearchQuery(excluded_in_direct=("bob",))),
+    ("-with:carol", SearchQuery(excluded_with_users=("carol",))),
+    ("-has:like", SearchQuery(excluded_flags=("has_like",))),
+    ("-has:link", SearchQuery(excluded_flags=("has_link",))),
+    ("-is:mine", SearchQuery(excluded_flags=("is_mine",))),
+    ("-is:thread -is:thread", SearchQuery(excluded_flags=("is_thread",))),
+    ("-on:2026-05-01", SearchQuery(excluded_ranges=((date(2026, 5, 1), date(2026, 5, 2)),))),
+    ("-before:2026-05-01", SearchQuery(excluded_ranges=((None, date(2026, 5, 1)),))),
+    ("-after:2026-05-01", SearchQuery(excluded_ranges=((date(2026, 5, 2), None),))),
+    ("-during:2026-12", SearchQuery(excluded_ranges=((date(2026, 12, 1), date(2027, 1, 1)),))),
+    ("-during:2026", SearchQuery(excluded_ranges=((date(2026, 1, 1), date(2027, 1, 1)),))),
+])
+def test_any_operator_can_be_negated(text, expected):
+    q = parse_query(text)
+    assert q == expected and not q.has_text and q.negates_operators
+
+
+def test_negation_and_the_operator_together():
+    q = parse_query("has:like -has:like from:ann -from:bob")
+    assert q.has_like and q.excluded_flags == ("has_like",)
+    assert q.from_users == ("ann",) and q.excluded_from_users == ("bob",)
+
+
+# ---------------------------------------------------------------------------- new operators
+
+def test_prefix():
+    q = parse_query("depl* -stag* Ré*")
+    assert q.prefixes == ("depl", "Ré") and q.excluded_prefixes == ("stag",) and q.has_text
+    assert q.words == ()
+    assert parse_query("de**").prefixes == ("de",)
+    assert parse_query("*x").words == ("*x",) and parse_query("a*b").words == ("a*b",)
+
+
+@pytest.mark.parametrize("text", ["*", "**", "-*", "deploy *"])
+def test_lone_star_is_bad(text):
+    assert "'*'" in bad(text).message
+
+
+@pytest.mark.parametrize("text", ["a*", "-é*"])
+def test_one_character_prefix_is_bad(text):
+    assert "2 characters" in bad(text).message
+
+
+@pytest.mark.parametrize("text", ["from:me", "from:ME", "from:@me"])
+def test_from_me(text):
+    assert parse_query(text) == SearchQuery(from_me=True)
+
+
+def test_from_me_and_others():
+    assert parse_query("from:me from:ann") == SearchQuery(from_me=True, from_users=("ann",))
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("in:Ops", SearchQuery(in_titles=("Ops",))),
+    ("in:abc in:-5 in:1.5 in:+5", SearchQuery(in_titles=("abc", "-5", "1.5", "+5"))),
+    ('in:"release v2"', SearchQuery(in_titles=("release v2",))),
+    ('in:“release v2” deploy', SearchQuery(in_titles=("release v2",), words=("deploy",))),
+    ('in:"2024"', SearchQuery(in_titles=("2024",))),
+    ("in:@bob", SearchQuery(in_direct=("bob",))),
+    ("in:007", SearchQuery(in_chats=("7",))),
+    ("in:7 in:Ops in:@bob", SearchQuery(in_chats=("7",), in_titles=("Ops",), in_direct=("bob",))),
+])
+def test_in_takes_ids_titles_and_direct_chats(text, expected):
+    assert parse_query(text) == expected
+
+
+@pytest.mark.parametrize("text, lower, upper", [
+    ("during:2026-05", date(2026, 5, 1), date(2026, 6, 1)),
+    ("during:2026-12", date(2026, 12, 1), date(2027, 1, 1)),
+    ("during:2026", date(2026, 1, 1), date(2027, 1, 1)),
+    ("during:2026 during:2026-02", date(2026, 2, 1), date(2026, 3, 1)),
+    ("during:2026-05 after:2026-05-10", date(2026, 5, 11), date(2026, 6, 1)),
+    ("during:2026-05 on:2026-05-31", date(2026, 5, 31), date(2026, 6, 1)),
+])
+def test_during(text, lower, upper):
+    assert date_bounds(parse_query(text)) == (lower, upper)
+
+
+@pytest.mark.parametrize("text", ["during:2026-05 during:2026-06", "during:2026 before:2026-01-01",
+                                  "during:2026-05 on:2026-06-01"])
+def test_during_leaving_nothing_is_bad(text):
+    assert "during:" in bad(text).message
+
+
+def test_has_link():
+    assert parse_query("has:link") == SearchQuery(has_link=True)
+    assert parse_query("HAS:Link") == SearchQuery(has_link=True)
+
+
+@pytest.mark.parametrize("text, op", [("has:file", "has:file"), ("has:image", "has:image"),
+                                      ("-has:file", "has:file"), ("HAS:Image", "has:image")])
+def test_file_operators_are_not_available_yet(text, op):
+    err = bad(f"deploy {text}")
+    assert op in err.message and "not available" in err.message
+
+
+@pytest.mark.parametrize("text", ["x" * MAX_QUERY_CHARS, "the a of", "- -", "​", "🎉", "*" * 3 + "ab"])
+def test_odd_input_parses_or_is_bad_never_crashes(text):
+    try:
+        parse_query(text)
+    except BadRequest as exc:
+        assert exc.fields["q"]
 
 
 # ---------------------------------------------------------------------------- code-like words
@@ -221,9 +325,15 @@ def test_query_is_frozen():
     ("from:", "from:"), ("from:@", "from:"), ("from:ann!", "from:"), ("from:" + "a" * 33, "from:"),
     ('from:"ann smith"', "from:"), ("from:@@ann", "from:"), ("from:ann:x", "from:"),
     ("with:", "with:"), ("with:bad/name", "with:"), ("with:é", "with:"),
-    ("in:", "in:"), ("in:abc", "in:"), ("in:0", "in:"), ("in:-5", "in:"), ("in:1.5", "in:"),
-    ("in:+5", "in:"), ("in: 5", "in:"), ("in:٣", "in:"), ("in:99999999999999999999", "in:"),
-    ("in:9223372036854775808", "in:"),
+    ("in:", "in:"), ("in:0", "in:"), ("in: 5", "in:"), ("in:99999999999999999999", "in:"),
+    ("in:9223372036854775808", "in:"), ("in:@", "in:"), ("in:@bad/name", "in:"),
+    ('in:""', "in:"), ('in:"  "', "in:"), ('in:"open', "in:"), ('-in:"open', "in:"),
+    ("in:" + "t" * 201, "in:"), ("-in:", "in:"),
+    ("during:", "during:"), ("during:2026-13", "during:"), ("during:2026-00", "during:"),
+    ("during:26", "during:"), ("during:2026-1", "during:"), ("during:2026-05-01", "during:"),
+    ("during:0000", "during:"), ("during:9999", "during:"), ("-during:x", "during:"),
+    ("-from:", "from:"), ("-from:a!", "from:"), ('from:"ann"', "from:"), ("-with:", "with:"),
+    ("-on:2026-02-30", "on:"), ("-has:pizza", "has:"), ("-is:yours", "is:"),
     ("before:", "before:"), ("before:2026-13-45", "before:"), ("before:2026-02-30", "before:"),
     ("before:26-05-01", "before:"), ("before:20260501", "before:"), ("before:2026-5-1", "before:"),
     ("before:2026-05-01T00:00", "before:"), ("after:yesterday", "after:"),
@@ -340,7 +450,10 @@ def scored_fields(boolean: dict) -> set:
     fields = set()
     for clause in boolean.get("must", []):
         kind, spec = next(iter(clause.items()))
-        fields |= set(spec["fields"]) if kind == "multi_match" else set(spec)
+        if kind == "bool":
+            fields |= scored_fields({"must": spec["should"]})
+        else:
+            fields |= set(spec["fields"]) if kind == "multi_match" else set(spec)
     return fields
 
 
@@ -501,3 +614,90 @@ def test_highlight_clause_is_a_fresh_dict_each_time():
     h = highlight_clause()
     h["fields"].clear()
     assert highlight_clause()["fields"]
+
+
+# ---------------------------------------------------------------------------- new operators resolved
+
+def titled_team() -> TeamState:
+    """u1 (me), ann (s1), bob (s2), cat (s3); 101: direct u1+ann; 102: "Release v2" (u1, ann,
+    bob); 103: "release  V2" (u1, bob); 104: "Ops" (u1, cat); 105: "Ops" without u1;
+    106: direct ann+bob (not u1's)."""
+    state = TeamState({"id": "t1"})
+    for uid, name in (("u1", "me"), ("s1", "ann"), ("s2", "bob"), ("s3", "cat")):
+        state.add_user({"id": uid, "username_key": name})
+    for cid, kind, title, members in (
+            ("101", "direct", None, ("u1", "s1")), ("102", "group", "Release v2", ("u1", "s1", "s2")),
+            ("103", "group", "release  V2", ("u1", "s2")), ("104", "group", "Ops", ("u1", "s3")),
+            ("105", "group", "Ops", ("s1", "s3")), ("106", "direct", None, ("s1", "s2"))):
+        state.put_chat({"id": cid, "kind": kind, "title": title, "member_ids": list(members)})
+    return state
+
+
+def resolved(text):
+    return resolve(parse_query(text), titled_team(), "u1", by_score=True)
+
+
+@pytest.mark.parametrize("text, chats", [
+    ("in:ops", ("104",)), ('in:"RELEASE V2"', ("102", "103")), ("in:@ann", ("101",)),
+    ("in:@bob", ()), ("in:nosuch", ()), ("in:@nobody", ()),
+    ("in:ops in:@ann", ("101", "104")), ("-in:ops", ("101", "102", "103")),
+    ('-in:"release v2" -in:@ann', ("104",)), ("-in:101", ("102", "103", "104")),
+    ("-in:nosuch", ("101", "102", "103", "104")), ("-with:bob", ("101", "104")),
+    ("-with:nobody", ("101", "102", "103", "104")), ("with:ann -in:@ann", ("102",)),
+])
+def test_in_titles_direct_and_negations_resolve_to_the_callers_chats(text, chats):
+    q = resolved(text)
+    assert (q.chat_ids if q else ()) == chats
+
+
+def test_from_me_is_the_viewer_and_negated_senders_are_excluded():
+    assert resolved("from:me").sender_ids == ("u1",)
+    assert set(resolved("from:me from:ann").sender_ids) == {"u1", "s1"}
+    q = resolved("-from:ann -from:nobody -is:mine")
+    assert q.sender_ids is None and q.excluded_sender_ids == ("s1", "u1")
+    assert resolved("-from:me").excluded_sender_ids == ("u1",)
+    boolean = inner_bool(message_query(resolved("-from:bob x")))
+    assert {"terms": {"sender_id": ["s2"]}} in boolean["must_not"]
+
+
+def test_negated_flags_and_dates_go_to_must_not():
+    boolean = inner_bool(message_query(resolved(
+        "-has:like -is:mentioned -is:edited -has:link -on:2026-05-01 -before:2026-01-01")))
+    must_not = boolean["must_not"]
+    assert must_not[:2] == PERMISSION_MUST_NOT
+    assert {"exists": {"field": "liked_by"}} in must_not
+    assert {"term": {"mentions": "u1"}} in must_not
+    assert {"exists": {"field": "edited_at"}} in must_not
+    assert {"range": {"created_at": {"gte": "2026-05-01T00:00:00Z", "lt": "2026-05-02T00:00:00Z"}}} in must_not
+    assert {"range": {"created_at": {"lt": "2026-01-01T00:00:00Z"}}} in must_not
+    assert any("has_link" in str(c) for c in must_not)
+    assert all("has_link" not in str(c) and "liked_by" not in str(c) for c in boolean["filter"])
+
+
+def test_has_link_filters_on_the_flag_with_a_fallback_for_old_messages():
+    boolean = inner_bool(message_query(resolved("has:link")))
+    link = boolean["filter"][-1]["bool"]
+    assert {"term": {"has_link": True}} in link["should"] and link["minimum_should_match"] == 1
+    legacy = link["should"][1]["bool"]
+    assert legacy["must_not"] == [{"exists": {"field": "has_link"}}]
+    assert "body.code" in str(legacy["filter"]) and "http" in str(legacy["filter"])
+
+
+def test_during_is_a_created_at_range():
+    boolean = inner_bool(message_query(resolved("during:2026-02")))
+    assert {"range": {"created_at": {"gte": "2026-02-01T00:00:00Z", "lt": "2026-03-01T00:00:00Z"}}} \
+        in boolean["filter"]
+
+
+def test_prefix_goes_to_body_exact_unexpanded():
+    boolean = inner_bool(message_query(resolved("depl* -stag*")))
+    assert boolean["must"] == [{"match_bool_prefix": {"body.exact": {"query": "depl", "operator": "and"}}}]
+    assert {"match_bool_prefix": {"body.exact": {"query": "stag", "operator": "and"}}} in boolean["must_not"]
+
+
+@pytest.mark.parametrize("word", ["北京", "東京", "서울", "カタカナ", "北京2024"])
+def test_cjk_words_are_phrases_of_adjacent_characters(word):
+    boolean = inner_bool(message_query(resolved(word)))
+    assert boolean["must"] == [{"bool": {"should": [
+        {"match_phrase": {"body.cjk": {"query": word}}},
+        {"match_phrase": {"body.exact": {"query": word}}}], "minimum_should_match": 1}}]

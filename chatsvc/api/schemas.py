@@ -138,6 +138,11 @@ class SearchQuery(Request):
     cursor = fields.String(load_default=None, validate=validate.Length(1, 1024))
 
 
+class SuggestQuery(Request):
+    """GET /api/search/suggest: ``q`` is a partial query (its last token is completed)."""
+    q = fields.String(load_default="")
+
+
 # -- responses (documentation) ----------------------------------------------------------
 class UserOut(Schema):
     id = fields.String()
@@ -272,6 +277,16 @@ class SearchOut(Schema):
     total = fields.Integer(metadata={"description": "every visible match (exact)"})
     next_cursor = fields.String(allow_none=True)
     total_is_lower_bound = fields.Boolean(metadata={"description": "present (true) only if total is a lower bound"})
+
+
+class SuggestionOut(Schema):
+    kind = fields.String(metadata={"description": "operator | user | chat"})
+    insert = fields.String(metadata={"description": "replaces the last token of q"})
+    label = fields.String()
+
+
+class SuggestOut(Schema):
+    suggestions = fields.List(fields.Nested(SuggestionOut))
 
 
 # -- compliance (issue 17): roles, retention, holds, audit ---------------------------------

@@ -1,5 +1,6 @@
 """Editing a message: its sender replaces the text; the stored record keeps every version."""
 from chatsvc.chat.context import ChatContext
+from chatsvc.chat.links import has_link
 from chatsvc.chat.lookup import message_for_member
 from chatsvc.chat.mentions import mentioned_ids
 from chatsvc.chat.send import check_body
@@ -26,13 +27,14 @@ def edit_message(ctx: ChatContext, me: dict, message_id: int, body: str) -> dict
         return message_view(doc, me["id"])
     now = now_iso()
     mentions = mentioned_ids(body, chat, state.by_username, me["id"])
-    result = ctx.bulk.write([message_store.edit_op(ctx.engine, doc, body, now, mentions)])[0]
+    result = ctx.bulk.write([message_store.edit_op(ctx.engine, doc, body, now, mentions,
+                                                         has_link(body))])[0]
     result.raise_for_failure()
     if result.result == "noop":   # deleted for everyone in the engine before the edit ran
         raise NotFound("that message was deleted")
     versions = doc.setdefault("versions", [])
     versions.append({"body": doc["body"], "at": doc.get("edited_at") or doc["created_at"], "until": now})
-    doc.update(body=body, edited_at=now, mentions=mentions)
+    doc.update(body=body, edited_at=now, mentions=mentions, has_link=has_link(body))
     view = message_view(doc, me["id"])
     ctx.publisher.publish(chat["member_ids"], {"type": "edited", "chat_id": chat["id"], "message": view})
     return view

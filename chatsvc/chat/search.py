@@ -109,34 +109,85 @@ def _present(state, hit, viewer_id: str) -> dict | None:
             "highlights": highlights}
 
 
+# Negated has:/is: flags of the query language, as the store's MessageQuery names them
+# (-is:mine is an excluded sender instead).
+_EXCLUDED_FLAGS = {"has_like": "has_like", "has_reaction": "has_reaction", "has_link": "has_link",
+                   "is_thread": "thread", "is_edited": "edited", "is_mentioned": "mentioned"}
+
+
+def _known_users(state, names) -> list[str]:
+    """Ids of those of these usernames that exist in the team (any case)."""
+    return [uid for uid in (state.by_username.get(n.casefold()) for n in names) if uid is not None]
+
+
+def chats_named(state, chat_ids, titles=(), direct_with=(), viewer_id: str = "") -> set:
+    """The chats among ``chat_ids`` titled one of ``titles`` (ignoring case and runs of
+    spaces) or that are the viewer's direct chat with one of the ``direct_with`` usernames."""
+    keys = {" ".join(t.split()).casefold() for t in titles}
+    partners = set(_known_users(state, direct_with))
+    out = set()
+    for cid in chat_ids:
+        chat = state.chats.get(cid)
+        if chat is None:
+            continue
+        title = chat.get("title")
+        if title and " ".join(title.split()).casefold() in keys:
+            out.add(cid)
+        elif chat.get("kind") == "direct" and partners & (set(chat["member_ids"]) - {viewer_id}):
+            out.add(cid)
+    return out
+
+
+def _chats_with(state, chat_ids, user_ids) -> set:
+    return {cid for cid in chat_ids if all(uid in state.chats[cid]["member_ids"] for uid in user_ids)}
+
+
 def resolve(parsed: SearchQuery, state, viewer_id: str, *, by_score: bool,
             recency_origin: str = "now") -> MessageQuery | None:
     """The parsed query for this viewer of this team (a TeamState): the chats she may see
-    now narrowed by in: and with:, the from: senders by id. None when nothing can match
-    (no such chat or user, or no chat left)."""
-    visible = set(state.member_chats.get(viewer_id, ()))
-    if parsed.in_chats:
-        visible &= set(parsed.in_chats)
+    now narrowed by in: (ids, titles, @direct) and with:, less those of -in: and -with:; the
+    from: senders by id (from:me is the viewer), -from: and -is:mine as excluded senders.
+    None when nothing can match (no such chat or user, or no chat left). A negated operator
+    naming nobody (an unknown user or title) excludes nothing."""
+    member = set(state.member_chats.get(viewer_id, ()))
+    visible = set(member)
+    if parsed.in_chats or parsed.in_titles or parsed.in_direct:
+        visible &= set(parsed.in_chats) | chats_named(state, member, parsed.in_titles,
+                                                      parsed.in_direct, viewer_id)
+    visible -= set(parsed.excluded_in_chats)
+    visible -= chats_named(state, member, parsed.excluded_in_titles, parsed.excluded_in_direct,
+                           viewer_id)
     sender_ids = None
-    if parsed.from_users:
+    if parsed.from_users or parsed.from_me:
         sender_ids = _resolve_users(state, parsed.from_users)
         if sender_ids is None:   # an unknown sender sent nothing
             return None
+        if parsed.from_me and viewer_id not in sender_ids:
+            sender_ids.append(viewer_id)
     if parsed.with_users:
         with_ids = _resolve_users(state, parsed.with_users)
         if with_ids is None:
             return None
-        visible = {cid for cid in visible
-                   if all(uid in state.chats[cid]["member_ids"] for uid in with_ids)}
+        visible = _chats_with(state, visible, with_ids)
+    for uid in _known_users(state, parsed.excluded_with_users):
+        visible -= _chats_with(state, visible, [uid])
     if not visible:
         return None
+    excluded_senders = list(dict.fromkeys(_known_users(state, parsed.excluded_from_users)))
+    if (parsed.excluded_from_me or "is_mine" in parsed.excluded_flags) \
+            and viewer_id not in excluded_senders:
+        excluded_senders.append(viewer_id)
     lower, upper = date_bounds(parsed)
     return MessageQuery(
         team_id=state.id, viewer_id=viewer_id, chat_ids=tuple(sorted(visible)),
-        text=TextMatch(parsed.words, parsed.phrases, parsed.excluded_words, parsed.excluded_phrases),
+        text=TextMatch(parsed.words, parsed.phrases, parsed.excluded_words, parsed.excluded_phrases,
+                       parsed.prefixes, parsed.excluded_prefixes),
         sender_ids=None if sender_ids is None else tuple(sender_ids), mine=parsed.is_mine,
         mentioned=parsed.is_mentioned, has_like=parsed.has_like, has_reaction=parsed.has_reaction,
-        thread=parsed.is_thread, edited=parsed.is_edited, created_from=lower, created_until=upper,
+        thread=parsed.is_thread, edited=parsed.is_edited, has_link=parsed.has_link,
+        excluded_sender_ids=tuple(excluded_senders),
+        excluded_flags=tuple(_EXCLUDED_FLAGS[f] for f in parsed.excluded_flags if f in _EXCLUDED_FLAGS),
+        excluded_ranges=parsed.excluded_ranges, created_from=lower, created_until=upper,
         by_score=by_score, recency_origin=recency_origin)
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from gevent.event import AsyncResult
 
+from chatsvc.chat.links import has_link
 from chatsvc.chat.lookup import find_message, message_for_member
 from chatsvc.chat.mentions import mentioned_ids
 from chatsvc.chat.views import message_view
@@ -123,7 +124,7 @@ class MessageSender:
                 "sender_id": sender["id"], "body": body,
                 "created_at": id_time(msg_id),
                 "client_msg_id": client_msg_id, "liked_by": [], "like_count": 0,
-                "hidden_for": [], "deleted": False,
+                "hidden_for": [], "deleted": False, "has_link": has_link(body),
             }
             if root is not None:
                 doc.update(thread_id=root["id"], also_in_chat=bool(also_in_chat))

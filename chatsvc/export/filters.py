@@ -114,10 +114,17 @@ def check(filters: Filters) -> Checked:
             out.search = parse_query(filters.query)
         except BadRequest as exc:
             raise bad_filter(f"--query: {exc.message.removeprefix('invalid search query: ')}") from None
-        for flag, op in (("is_mine", "is:mine"), ("is_mentioned", "is:mentioned")):
+        for flag, op in (("is_mine", "is:mine"), ("is_mentioned", "is:mentioned"),
+                         ("from_me", "from:me")):
             if getattr(out.search, flag):
                 raise bad_filter(f"--query: {op} has no meaning in an export (there is no 'me'); "
                                  "use from:<username> or --user")
+        if out.search.in_titles or out.search.in_direct:
+            raise bad_filter("--query: in: takes a chat id in an export (titles and @direct chats "
+                             "depend on who asks); use in:<chat_id> or --chat")
+        if out.search.negates_operators:
+            raise bad_filter("--query: a negated operator (-from:, -in:, -has:...) is not "
+                             "supported in an export")
     return out
 
 
@@ -177,13 +184,14 @@ def resolve(filters: Filters, checked: Checked, team, engine=None) -> Scope:
         if q.from_users:
             senders = tuple(_user(team, "--query from:", name)["id"] for name in q.from_users)
         flags = {"has_like": q.has_like, "has_reaction": q.has_reaction, "thread": q.is_thread,
-                 "edited": q.is_edited}
+                 "edited": q.is_edited, "has_link": q.has_link}
         day_lo, day_hi = date_bounds(q)
         if day_lo and (lower is None or _day_start(day_lo) > lower):
             lower = _day_start(day_lo)
         if day_hi and (upper is None or _day_start(day_hi) <= upper):
             upper, until_inclusive = _day_start(day_hi), False
-        text = TextMatch(q.words, q.phrases, q.excluded_words, q.excluded_phrases)
+        text = TextMatch(q.words, q.phrases, q.excluded_words, q.excluded_phrases,
+                         q.prefixes, q.excluded_prefixes)
 
     covered = {}
     if filters.hold is not None:

@@ -26,8 +26,9 @@ from datetime import datetime
 
 from chatsvc.ids import format_time
 from chatsvc.store.engine import Engine, NotFoundError, TransportError
-from chatsvc.store.search import (DELETED_PHRASE_FIELD, DELETED_TEXT_FIELDS, TEXT_FIELDS, TextMatch,
-                                  flag_clauses, phrase_clause, text_clauses, word_clause)
+from chatsvc.store.search import (DELETED_PHRASE_FIELD, DELETED_PREFIX_FIELD, DELETED_TEXT_FIELDS,
+                                  TEXT_FIELDS, TextMatch, flag_clauses, phrase_clause, prefix_clause,
+                                  text_clauses, word_clause)
 
 KEEP_ALIVE = "5m"
 SORT = [{"chat_id": "asc"}, {"id": "asc"}]
@@ -54,6 +55,7 @@ class ExportMatch:
     has_reaction: bool = False
     thread: bool = False
     edited: bool = False
+    has_link: bool = False
     since: datetime | None = None
     until: datetime | None = None
     until_inclusive: bool = True
@@ -72,13 +74,18 @@ def _written_phrase(phrase: str) -> dict:
                      "minimum_should_match": 1}}
 
 
+def _written_prefix(prefix: str) -> dict:
+    return {"bool": {"should": [prefix_clause(prefix), prefix_clause(prefix, DELETED_PREFIX_FIELD)],
+                     "minimum_should_match": 1}}
+
+
 def export_query(m: ExportMatch) -> dict:
     """The engine query of an export's scope (recorded in its state and manifest)."""
     clauses = [{"term": {"team_id": m.team_id}}]
     if m.sender_ids is not None:
         clauses.append({"terms": {"sender_id": list(m.sender_ids)}})
     clauses += flag_clauses(has_like=m.has_like, has_reaction=m.has_reaction, thread=m.thread,
-                            edited=m.edited)
+                            edited=m.edited, has_link=m.has_link)
     if m.since or m.until:
         bounds = {"gte": format_time(m.since)} if m.since else {}
         if m.until:
@@ -90,7 +97,7 @@ def export_query(m: ExportMatch) -> dict:
         clauses.append({"bool": {"should": [{"terms": {"chat_id": list(m.covered_chat_ids or ())}},
                                             {"terms": {"sender_id": list(m.covered_sender_ids or ())}}],
                                  "minimum_should_match": 1}})
-    must, must_not = text_clauses(m.text, _written_word, _written_phrase)
+    must, must_not = text_clauses(m.text, _written_word, _written_phrase, _written_prefix)
     boolean = {"filter": clauses}
     if must:
         boolean["must"] = must

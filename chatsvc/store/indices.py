@@ -83,14 +83,72 @@ def bootstrap(engine: Engine, templates: dict | None = None) -> list[str]:
 
 def _update_existing_mappings(engine: Engine, kind: str, spec: dict):
     """Give indices made from an older template the fields the current one adds (new
-    fields only: the engine refuses to change an existing field, and says so here)."""
+    fields only: the engine refuses to change an existing field, and says so here). An
+    index made before an analyzer existed cannot take the fields analyzed by it while open:
+    it gets the other new fields now, and those with `flask chatsvc reindex`
+    (store/reindex.py), which adds the analyzers and indexes its documents again."""
     mappings = spec["template"].get("mappings")
     if not mappings:
         return
     pattern = f"{engine.index(kind)}-*" if spec.get("partitioned") else engine.index(kind)
-    engine.call("indices.put_mapping", index=pattern, body=mappings,
-                params={"allow_no_indices": "true", "ignore_unavailable": "true",
-                        "expand_wildcards": "open"})
+    analysis = _analysis_of(engine, pattern, spec)
+    if not any(analysis.values()):
+        engine.call("indices.put_mapping", index=pattern, body=mappings,
+                    params={"allow_no_indices": "true", "ignore_unavailable": "true",
+                            "expand_wildcards": "open"})
+        return
+    for name, missing in sorted(analysis.items()):
+        engine.call("indices.put_mapping", index=name,
+                    body=strip_fields_analyzed_by(mappings, missing) if missing else mappings,
+                    params={"ignore_unavailable": "true"})
+
+
+def _template_analysis(spec: dict) -> dict:
+    return spec["template"].get("settings", {}).get("analysis", {})
+
+
+def _analysis_of(engine: Engine, pattern: str, spec: dict) -> dict[str, set]:
+    """{open index: the names of the template's analysis components (analyzers, tokenizers,
+    filters) it lacks}."""
+    wanted = {(part, name) for part, entries in _template_analysis(spec).items() for name in entries}
+    if not wanted:
+        return {}
+    settings = engine.call("indices.get_settings", index=pattern, name="index.analysis*",
+                           params={"allow_no_indices": "true", "ignore_unavailable": "true",
+                                   "expand_wildcards": "open"})
+    out = {}
+    for name, entry in settings.items():
+        have = entry.get("settings", {}).get("index", {}).get("analysis", {})
+        out[name] = {n for part, n in wanted if n not in have.get(part, {})}
+    return out
+
+
+def indices_lacking_analysis(engine: Engine, pattern: str, spec: dict) -> list[str]:
+    """The open indices of ``pattern`` made before some analyzer of ``spec`` existed."""
+    return sorted(name for name, missing in _analysis_of(engine, pattern, spec).items() if missing)
+
+
+def strip_fields_analyzed_by(mappings: dict, missing: set) -> dict:
+    """A copy of ``mappings`` without the fields (and sub-fields) whose analyzer or
+    search_analyzer is one of ``missing``."""
+    def keep(field: dict) -> bool:
+        return not ({field.get("analyzer"), field.get("search_analyzer")} & missing)
+
+    def strip(props: dict) -> dict:
+        out = {}
+        for name, field in props.items():
+            if not keep(field):
+                continue
+            field = dict(field)
+            for nested in ("properties", "fields"):
+                if nested in field:
+                    field[nested] = strip(field[nested])
+            out[name] = field
+        return out
+
+    copy = json.loads(json.dumps(mappings))
+    copy["properties"] = strip(copy.get("properties", {}))
+    return copy
 
 
 def refresh_interval(spec: dict) -> str | None:

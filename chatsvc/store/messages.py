@@ -81,7 +81,8 @@ _EDIT = ("if (ctx._source.deleted == true) { ctx.op = 'noop' } else { "
          "if (ctx._source.versions == null) { ctx._source.versions = [] } "
          "ctx._source.versions.add(['body': ctx._source.body, 'at': ctx._source.edited_at != null "
          "? ctx._source.edited_at : ctx._source.created_at, 'until': params.t]); "
-         "ctx._source.body = params.b; ctx._source.edited_at = params.t; ctx._source.mentions = params.m }")
+         "ctx._source.body = params.b; ctx._source.edited_at = params.t; ctx._source.mentions = params.m; "
+         "ctx._source.has_link = params.l }")
 # reactions: [{emoji, user_ids}], in the order each emoji was first used; a reaction whose
 # last user took it back is removed.
 _REACT = ("if (ctx._source.reactions == null) { ctx._source.reactions = [] } "
@@ -120,10 +121,12 @@ def _update_op(engine: Engine, message: dict, source: str, params: dict) -> Op:
               _script(source, params), routing=message["chat_id"])
 
 
-def edit_op(engine: Engine, message: dict, body: str, at: str, mentions: list[str]) -> Op:
-    """Replace the body (and who it mentions), keeping the old text in ``versions``; its
-    result is 'noop' when the message was deleted for everyone meanwhile."""
-    return _update_op(engine, message, _EDIT, {"b": body, "t": at, "m": list(mentions)})
+def edit_op(engine: Engine, message: dict, body: str, at: str, mentions: list[str],
+            has_link: bool = False) -> Op:
+    """Replace the body (who it mentions, whether it holds a link), keeping the old text in
+    ``versions``; its result is 'noop' when the message was deleted for everyone meanwhile."""
+    return _update_op(engine, message, _EDIT, {"b": body, "t": at, "m": list(mentions),
+                                               "l": bool(has_link)})
 
 
 def reaction_op(engine: Engine, message: dict, emoji: str, user_id: str, added: bool) -> Op:

@@ -14,6 +14,7 @@ mapping's ``chat_tf`` similarity uses no collection statistics (index_templates/
 and the caller pins the recency origin. No point-in-time is kept: a message deleted or hidden
 between two pages must disappear from the next one, which a frozen reader would not do.
 """
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 
@@ -25,12 +26,24 @@ _PARAMS = {"ignore_unavailable": "true", "allow_no_indices": "true"}
 MAX_ROUTING_CHATS = 100   # beyond this, ask every shard rather than build a long routing list
 
 
-TEXT_FIELDS = ["body", "body.exact", "body.code"]   # stemmed, unstemmed, code-ish tokens
+# stemmed, unstemmed, code-ish tokens whole, and the parts of code-ish tokens (github of
+# github.com/x, app of app.py, snake of snake_case): a part weighs less than a whole form.
+TEXT_FIELDS = ["body", "body.exact", "body.code", "body.parts^0.3"]
 PHRASE_FIELD = "body.exact"
+PREFIX_FIELD = "body.exact"
+CJK_FIELD = "body.cjk"   # bigrams of Han, Hiragana, Katakana and Hangul (cjk_bigram)
+# Words written in these scripts have no spaces between them: they are matched as phrases of
+# bigrams (body.cjk) or of single characters (body.exact), so their characters stand together.
+CJK_RE = re.compile("[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf"
+                    "\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]")
+# A message written before has_link existed (until `flask chatsvc reindex` ran over it):
+# the code-ish tokens of its URLs start with the scheme.
+LINK_PREFIXES = ("http://", "https://")
 # What a message's author wrote, for the compliance export: for a message deleted for
 # everyone (whose body is emptied) the original kept in deleted_body, indexed alike.
 DELETED_TEXT_FIELDS = ["deleted_body", "deleted_body.exact", "deleted_body.code"]
 DELETED_PHRASE_FIELD = "deleted_body.exact"
+DELETED_PREFIX_FIELD = "deleted_body.exact"
 RECENCY_SCALE = "30d"    # a hit this much older than another weighs DECAY times as much...
 RECENCY_DECAY = 0.5
 RECENCY_FLOOR = 0.25     # ...plus this floor, so strong old matches still surface
@@ -44,10 +57,12 @@ class TextMatch:
     phrases: tuple[str, ...] = ()
     excluded_words: tuple[str, ...] = ()
     excluded_phrases: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()            # word* : some unstemmed word starts with it
+    excluded_prefixes: tuple[str, ...] = ()
 
     @property
     def has_text(self) -> bool:
-        return bool(self.words or self.phrases)
+        return bool(self.words or self.phrases or self.prefixes)
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,10 @@ class MessageQuery:
     ``sender_ids``: any of them sent it (None: anyone). ``mine``: the viewer sent it;
     ``mentioned``: it mentions her. ``has_reaction``: any reaction, the like included;
     ``thread``: a thread reply or a root with replies; ``edited``: edited since sent.
+    ``has_link``: its body holds a URL. ``excluded_sender_ids``: none of them sent it;
+    ``excluded_flags``: names of the flags above (has_like, has_reaction, has_link, thread,
+    edited, mentioned) it must NOT have; ``excluded_ranges``: (from, until) day ranges it
+    must not fall in (either end may be None).
     Days are UTC: ``created_from`` inclusive, ``created_until`` exclusive. ``by_score``:
     rank by text score blended with recency around ``recency_origin`` (an RFC 3339 time,
     the same on every page of one search); otherwise newest first."""
@@ -71,6 +90,10 @@ class MessageQuery:
     has_reaction: bool = False
     thread: bool = False
     edited: bool = False
+    has_link: bool = False
+    excluded_sender_ids: tuple[str, ...] = ()
+    excluded_flags: tuple[str, ...] = ()
+    excluded_ranges: tuple[tuple[date | None, date | None], ...] = ()
     created_from: date | None = None
     created_until: date | None = None
     by_score: bool = False
@@ -90,8 +113,18 @@ def day_range(lower: date | None, upper: date | None) -> list:
     return [{"range": {"created_at": bounds}}]
 
 
-def flag_clauses(*, has_like=False, has_reaction=False, thread=False, edited=False) -> list:
-    """Filters for has:like, has:reaction, is:thread, is:edited (shared with the export)."""
+def link_clause() -> dict:
+    """has:link: the has_link flag computed when the message was written, or for a message
+    from before that flag (no has_link field), a code-ish token starting with a URL scheme."""
+    legacy = {"bool": {"must_not": [{"exists": {"field": "has_link"}}],
+                       "filter": [{"bool": {"should": [{"prefix": {"body.code": p}} for p in LINK_PREFIXES],
+                                            "minimum_should_match": 1}}]}}
+    return {"bool": {"should": [{"term": {"has_link": True}}, legacy], "minimum_should_match": 1}}
+
+
+def flag_clauses(*, has_like=False, has_reaction=False, thread=False, edited=False,
+                 has_link=False) -> list:
+    """Filters for has:like, has:reaction, is:thread, is:edited, has:link (shared with the export)."""
     out = []
     if has_like:
         out.append({"exists": {"field": "liked_by"}})
@@ -105,12 +138,25 @@ def flag_clauses(*, has_like=False, has_reaction=False, thread=False, edited=Fal
                              "minimum_should_match": 1}})
     if edited:
         out.append({"exists": {"field": "edited_at"}})
+    if has_link:
+        out.append(link_clause())
     return out
+
+
+def cjk_clause(word: str, fields=(CJK_FIELD, PHRASE_FIELD)) -> dict:
+    """A word in a script written without spaces (Chinese, Japanese, Korean): its characters
+    together, in order, as a phrase of bigrams (北京 in 我在北京, 서울 in 서울에서) or of
+    single characters (a one-character word); never scattered (北方的京城)."""
+    return {"bool": {"should": [{"match_phrase": {f: {"query": word}}} for f in fields],
+                     "minimum_should_match": 1}}
 
 
 def word_clause(word: str, fields=TEXT_FIELDS) -> dict:
     """One word: all its tokens in at least one of body (stemmed: deploy ~ deployed),
-    body.exact, body.code (foo_bar, v2.3.1, URLs whole); fields matching add up."""
+    body.exact, body.code (foo_bar, v2.3.1, URLs whole), body.parts (github of github.com,
+    weighing less); fields matching add up. A CJK word: see cjk_clause."""
+    if CJK_RE.search(word):
+        return cjk_clause(word)
     return {"multi_match": {"query": word, "fields": list(fields),
                             "type": "most_fields", "operator": "and"}}
 
@@ -120,10 +166,21 @@ def phrase_clause(phrase: str, field: str = PHRASE_FIELD) -> dict:
     return {"match_phrase": {field: {"query": phrase}}}
 
 
-def text_clauses(text: TextMatch, word=word_clause, phrase=phrase_clause) -> tuple[list, list]:
-    """(must, must_not) for the words and phrases."""
-    must = [word(w) for w in text.words] + [phrase(p) for p in text.phrases]
-    must_not = [word(w) for w in text.excluded_words] + [phrase(p) for p in text.excluded_phrases]
+def prefix_clause(prefix: str, field: str = PREFIX_FIELD) -> dict:
+    """``word*``: an unstemmed word starting with it (analyzed like the field: case and
+    accents folded; a prefix of several words wants the earlier ones whole). No expansion
+    limit on the last word's prefix (match_bool_prefix rewrites it as one constant-score
+    prefix query)."""
+    return {"match_bool_prefix": {field: {"query": prefix, "operator": "and"}}}
+
+
+def text_clauses(text: TextMatch, word=word_clause, phrase=phrase_clause,
+                 prefix=prefix_clause) -> tuple[list, list]:
+    """(must, must_not) for the words, phrases and prefixes."""
+    must = ([word(w) for w in text.words] + [phrase(p) for p in text.phrases]
+            + [prefix(p) for p in text.prefixes])
+    must_not = ([word(w) for w in text.excluded_words] + [phrase(p) for p in text.excluded_phrases]
+                + [prefix(p) for p in text.excluded_prefixes])
     return must, must_not
 
 
@@ -151,9 +208,20 @@ def message_query(q: MessageQuery) -> dict:
     if q.mentioned:
         filters.append({"term": {"mentions": q.viewer_id}})
     filters += flag_clauses(has_like=q.has_like, has_reaction=q.has_reaction, thread=q.thread,
-                            edited=q.edited)
+                            edited=q.edited, has_link=q.has_link)
     filters += day_range(q.created_from, q.created_until)
-    must, excluded = text_clauses(q.text)
+    excluded = []
+    if q.excluded_sender_ids:
+        excluded.append({"terms": {"sender_id": list(q.excluded_sender_ids)}})
+    for flag in q.excluded_flags:
+        if flag == "mentioned":
+            excluded.append({"term": {"mentions": q.viewer_id}})
+        else:
+            excluded += flag_clauses(**{flag: True})
+    for lower, upper in q.excluded_ranges:
+        excluded += day_range(lower, upper)
+    must, excluded_text = text_clauses(q.text)
+    excluded += excluded_text
     boolean = {"filter": filters, "must_not": must_not + excluded}
     if must:
         boolean["must"] = must

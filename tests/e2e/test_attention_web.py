@@ -581,3 +581,52 @@ def test_attention_rules_in_the_page(persons):
     }
     assert result["first"] == ["3", "3", "1", None, None, "3"]
     assert person.errors == []
+
+
+def test_search_suggestions_by_keyboard_and_recent_searches(persons, base_url):
+    people = _team(base_url, "alice", "bob", "carol")
+    _chat(people["alice"], people["bob"], title="Release v2")
+    alice = _browser(persons, base_url, "alice", people["alice"])
+    box = alice.tid("search-input")
+    listbox = alice.tid("search-suggestions")
+    options = listbox.get_by_role("option")
+    expect(box).to_have_attribute("role", "combobox")
+    expect(box).to_have_attribute("aria-expanded", "false")
+    box.click()
+    box.press_sequentially("deploy fr")
+    expect(listbox).to_be_visible()
+    expect(box).to_have_attribute("aria-expanded", "true")
+    expect(options.first).to_have_attribute("data-insert", "from:")
+    box.press("ArrowDown")
+    expect(options.nth(0)).to_have_attribute("aria-selected", "true")
+    expect(box).to_have_attribute("aria-activedescendant", options.nth(0).get_attribute("id"))
+    box.press("Enter")                      # inserts the operator, then offers its values
+    expect(box).to_have_value("deploy from:")
+    expect(options.first).to_be_visible()
+    assert "from:me" in [o.get_attribute("data-insert") for o in options.all()]
+    box.press_sequentially("b")
+    expect(options).to_have_count(1)
+    expect(options.first).to_have_attribute("data-insert", "from:bob")
+    box.press("Tab")                        # Tab takes the first one
+    expect(box).to_have_value("deploy from:bob ")
+    expect(listbox).to_be_hidden()
+    box.press_sequentially("in:rel")
+    expect(options.first).to_have_attribute("data-insert", 'in:"Release v2"')
+    box.press("ArrowDown")
+    box.press("ArrowUp")                    # wraps around to the last (the only one)
+    box.press("Escape")
+    expect(listbox).to_be_hidden()
+    expect(box).to_have_value("deploy from:bob in:rel")
+    box.fill("launch plans")
+    box.press("Enter")                      # nothing chosen: Enter searches
+    expect(alice.tid("search-view")).to_be_visible()
+    recent = alice.page.evaluate("JSON.parse(localStorage.getItem('chatsvc.recentSearches'))")
+    assert recent == ["launch plans"]
+    # An empty box offers the recent searches; choosing one runs it.
+    box.fill("")
+    box.press("ArrowDown")
+    expect(options.first).to_have_attribute("data-kind", "recent")
+    box.press("ArrowDown")
+    box.press("Enter")
+    expect(box).to_have_value("launch plans")
+    assert alice.errors == []

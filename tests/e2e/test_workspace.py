@@ -648,6 +648,12 @@ def test_every_screen_passes_axe(persons, base_url):
     problems += gina.accessibility_problems("chat with the thread pane")
     gina.tid("thread-close").click()
 
+    gina.tid("search-input").click()
+    gina.tid("search-input").press_sequentially("has:l")
+    expect(gina.tid("search-suggestion").first).to_be_visible()
+    problems += gina.accessibility_problems("search suggestions open")
+    gina.page.keyboard.press("Escape")
+    expect(gina.tid("search-suggestions")).to_be_hidden()
     gina.tid("search-input").fill("axe")
     gina.tid("search-submit").click()
     expect(gina.tid("search-hit").first).to_be_visible()

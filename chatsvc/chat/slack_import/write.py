@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from chatsvc.chat.accounts import avatar_color
+from chatsvc.chat.links import has_link
 from chatsvc.chat.slack_import.mapping import Mapped, map_message
 from chatsvc.chat.slack_import.plan import ChatPlan, Plan, check
 from chatsvc.errors import Unavailable
@@ -254,7 +255,8 @@ def _message_docs(plan: Plan, team_id: str, ids: dict[str, str], chat_ids: dict[
             liked_by = [ids[u] for u in result.liked_by if u in ids]
             doc = {"id": mid, "chat_id": chat_id, "team_id": team_id, "sender_id": sender_id,
                    "body": result.body, "created_at": millis_iso(ms), "client_msg_id": cmid,
-                   "liked_by": liked_by, "like_count": len(liked_by), "hidden_for": [], "deleted": False}
+                   "liked_by": liked_by, "like_count": len(liked_by), "hidden_for": [], "deleted": False,
+                   "has_link": has_link(result.body)}
             key = idempotency_key(sender_id, cmid)
             if result.reactions:
                 doc["reactions"] = [{"emoji": e, "user_ids": [ids[u] for u in users if u in ids]}

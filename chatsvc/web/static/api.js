@@ -92,4 +92,5 @@ export const Api = {
     request('GET', `/api/messages/${seg(id)}/context${query({ before, after })}`),
   search: (q, { sort, cursor, limit } = {}) =>
     request('GET', `/api/search${query({ q, sort, cursor, limit })}`),
+  searchSuggest: (q) => request('GET', `/api/search/suggest${query({ q })}`),
 };

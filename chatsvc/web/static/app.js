@@ -558,6 +558,7 @@ const actions = {
 
   errorText,
   showSearch: () => setMode('search'),
+  searchSuggest: (q) => Api.searchSuggest(q),
   closeSearch() {
     if (store.openChatId && store.chats.has(store.openChatId)) {
       setMode('chat');

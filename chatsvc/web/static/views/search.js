@@ -2,6 +2,7 @@
 // inserts, and only after checking that the only markup in them is <mark></mark>.
 
 import { $, el, avatar, timeEl } from './dom.js';
+import { rememberSearch, searchSuggestions } from './search_suggest.js';
 
 // Plain text (no angle brackets at all) interleaved with bare <mark> and </mark> tags.
 const SAFE_HIGHLIGHT = /^(?:[^<>]|<mark>|<\/mark>)*$/;
@@ -27,11 +28,17 @@ export function initSearch(store, actions) {
   const more = $('#search-more');
   let current = null; // {q, sort, cursor, seq}
   let seq = 0;
+  const suggestions = searchSuggestions({
+    input, listbox: $('#search-suggestions'), fetch: (q) => actions.searchSuggest(q),
+    submit: () => form.requestSubmit(),
+  });
 
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const q = input.value.trim();
     if (!q) return;
+    suggestions.close();
+    rememberSearch(q);
     run(q, sort.value);
   });
   more.addEventListener('click', () => current && page());
