@@ -18,6 +18,7 @@ from chatsvc.store import accounts as account_store
 from chatsvc.store import chats as chat_store
 from chatsvc.store import contacts as contact_store
 from chatsvc.store import messages as message_store
+from chatsvc.store.indices import refresh_for_team_load
 
 
 def _message_id(doc: dict) -> int:
@@ -185,9 +186,10 @@ class TeamStates:
         team = account_store.get_team(engine, team_id)
         if team is None:
             raise NotFound("no such team")
-        # Once per team per process: what an earlier process wrote just before it stopped
-        # becomes searchable, so the tails loaded below miss nothing.
-        message_store.refresh(engine)
+        # Once per team per process: what another process (an earlier life of this one, an
+        # import, another instance) wrote a moment ago becomes searchable, so the scans and
+        # tails below miss nothing: a user who just signed up elsewhere can log in here.
+        refresh_for_team_load(engine)
         state = TeamState(team)
         for user in account_store.team_users(engine, team_id):
             user.pop("_id", None)

@@ -186,3 +186,16 @@ def is_ready(engine: Engine, templates: dict | None = None) -> tuple[bool, str]:
     if missing:
         return False, "missing indices: " + ", ".join(missing)
     return True, "ok"
+
+
+# The small per-team kinds a team's state is loaded from by search (scans).
+TEAM_KINDS = ("users", "contacts", "chats", "reads", "settings")
+
+
+def refresh_for_team_load(engine: Engine):
+    """Make every acknowledged write searchable before a team's state is loaded by scans:
+    the messages (written without refresh) and the per-team kinds, which another process
+    may have written a moment ago (a signup, a new chat). One call, once per team load."""
+    names = ",".join([engine.messages_pattern] + [engine.index(k) for k in TEAM_KINDS])
+    engine.call("indices.refresh", index=names,
+                params={"ignore_unavailable": "true", "allow_no_indices": "true"})
