@@ -90,10 +90,17 @@ def sender(engine: Engine, rate: float, stop: threading.Event, latencies: list, 
         time.sleep(max(0.0, nxt - time.monotonic()))
 
 
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=300_000)
     parser.add_argument("--sends", type=float, default=0, help="concurrent single-message writes per second")
+    parser.add_argument("--baseline-seconds", type=float, default=10,
+                        help="with --sends: measure the writes this long before the run, for comparison")
     parser.add_argument("--keep-prefix", action="store_true")
     args = parser.parse_args(argv)
     config = Config.from_env(os.environ)
@@ -116,11 +123,14 @@ def main(argv=None) -> int:
         print(f"dry run: would delete {dry.total:,} messages in {len(dry.teams[0].chats)} chats "
               f"({time.monotonic() - t:.2f} s)", flush=True)
         stop, latencies = threading.Event(), []
-        writer = None
+        writer, baseline = None, []
         if args.sends:
             writer = threading.Thread(target=sender, args=(engine, args.sends, stop, latencies, team_id), daemon=True)
             writer.start()
             time.sleep(1)
+            latencies.clear()
+            time.sleep(args.baseline_seconds)   # the same writes with no retention running
+            baseline = latencies[:]
             latencies.clear()
         t = time.monotonic()
         report = retention.run(engine, ids, team_ids=[team_id])
@@ -133,10 +143,15 @@ def main(argv=None) -> int:
               f"(kept {young:,} younger, {args.messages - young - report.total:,} held); "
               f"target {TARGET:,}/s: {'met' if rate >= TARGET else 'not met'}")
         if latencies:
-            lat = sorted(latencies)
-            p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-            print(f"concurrent writes during the run: {len(lat):,} at {args.sends:g}/s, "
-                  f"p50 {statistics.median(lat) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
+            p99 = _p99(latencies)
+            print(f"concurrent writes during the run: {len(latencies):,} at {args.sends:g}/s, "
+                  f"p50 {statistics.median(latencies) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
+            if baseline:
+                before = _p99(baseline)
+                print(f"  the same writes for {args.baseline_seconds:g} s before the run: p50 "
+                      f"{statistics.median(baseline) * 1000:.1f} ms, p99 {before * 1000:.1f} ms; "
+                      f"p99 raised by {(p99 - before) * 1000:.1f} ms (target <= 20 ms: "
+                      f"{'met' if p99 - before <= 0.020 else 'not met'})")
     finally:
         if not args.keep_prefix:
             requests.delete(f"{config.search_url}/{prefix}-*", params={"expand_wildcards": "all"}, timeout=120)
