@@ -45,7 +45,7 @@ from chatsvc.store.compliance import RetentionScope
 log = logging.getLogger(__name__)
 
 MAX_DAYS = 36500
-BATCH = 5000
+BATCH = 1000   # smaller pages delete more slowly but hold up concurrent sends less (docs/benchmarks.md)
 LEASE = "retention-daily"
 LEASE_TTL = timedelta(minutes=10)
 CLI_ACTOR = {"id": None, "username": "(command line)"}
