@@ -164,6 +164,12 @@ QUERY_KINDS = {
     "recent_word": lambda s: (f"{s.word} {s.rng.choice(['deploy', 'the', 'build'])}", "recent"),
     # the second page of a common word
     "page2": lambda s: (s.rng.choice(["the", "deploy", "build", "ok"]), "relevance"),
+    # the shapes issue 15 added: a prefix, CJK words, URL hosts and parts, negated filters
+    "prefix": lambda s: (s.word[:max(2, len(s.word) - 2)] + "*", "relevance"),
+    "cjk": lambda s: (s.rng.choice(["部署", "发布", "北京", "会议", "서울", "デプロイ"]), "relevance"),
+    "url": lambda s: (s.rng.choice(["github.com", "github", "src/cache_queue.py", "cache_queue"]), "relevance"),
+    "neg_from": lambda s: (f"{s.word} -from:{_sender(s)}", "relevance"),
+    "neg_in": lambda s: (f"-in:{s.chat['id']} {s.word}", "relevance"),
 }
 
 
@@ -181,7 +187,8 @@ def make_queries(ctx: ChatContext, url: str, prefix: str, seed: int, count: int 
     queries = []
     kinds = ["word", "word", "two_words", "two_words", "phrase", "stem", "exclude", "code",
              "from", "from_word", "in", "in_word", "with", "date_range", "on_day",
-             "has_like", "is_mine", "filters_only", "recent", "recent_word", "page2"]
+             "has_like", "is_mine", "filters_only", "recent", "recent_word", "page2",
+             "prefix", "cjk", "url", "neg_from", "neg_in"]
     for i in range(count):
         doc = docs[i % len(docs)]
         state = ctx.teams.get(doc["team_id"])
