@@ -19,7 +19,6 @@ import time
 import uuid
 import zipfile
 
-import requests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -32,7 +31,7 @@ from chatsvc.chat.events import NullPublisher  # noqa: E402
 from chatsvc.chat.slack_import import import_slack, summary_lines  # noqa: E402
 from chatsvc.config import Config  # noqa: E402
 from chatsvc.store import Engine  # noqa: E402
-from chatsvc.store.indices import bootstrap  # noqa: E402
+from chatsvc.store.indices import bootstrap, drop_deployment  # noqa: E402
 
 TARGET = 10_000
 START = 1735689600  # 2025-01-01T00:00:00Z
@@ -129,7 +128,7 @@ def main(argv=None) -> int:
         if profiler:
             profiler.stop()
             print(profiler.output_text(unicode=True, color=False, show_all=False)[:12000])
-        write_s = time.monotonic() - stamps["write_start"] - 0
+        write_s = time.monotonic() - stamps["write_start"]
         for line in summary_lines(summary):
             print("  " + line)
         n = summary.messages_imported
@@ -139,8 +138,7 @@ def main(argv=None) -> int:
               f"target {TARGET:,}/s: {'met' if rate >= TARGET else 'not met'}")
     finally:
         if not args.keep_prefix:
-            requests.delete(f"{config.search_url}/{prefix}-*", params={"expand_wildcards": "all"}, timeout=120)
-            requests.delete(f"{config.search_url}/_index_template/{prefix}-*", timeout=60)
+            drop_deployment(engine)
     return 0
 
 

@@ -20,7 +20,6 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import requests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -31,7 +30,7 @@ from chatsvc.config import Config  # noqa: E402
 from chatsvc.ids import SnowflakeGenerator, id_at, id_time, now_iso  # noqa: E402
 from chatsvc.store import Engine  # noqa: E402
 from chatsvc.store import compliance as compliance_store  # noqa: E402
-from chatsvc.store.indices import bootstrap  # noqa: E402
+from chatsvc.store.indices import bootstrap, drop_deployment  # noqa: E402
 from chatsvc.store.messages import index_for, refresh  # noqa: E402
 
 TARGET = 20_000
@@ -154,8 +153,7 @@ def main(argv=None) -> int:
                       f"{'met' if p99 - before <= 0.020 else 'not met'})")
     finally:
         if not args.keep_prefix:
-            requests.delete(f"{config.search_url}/{prefix}-*", params={"expand_wildcards": "all"}, timeout=120)
-            requests.delete(f"{config.search_url}/_index_template/{prefix}-*", timeout=60)
+            drop_deployment(engine)
     return 0
 
 

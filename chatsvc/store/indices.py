@@ -199,3 +199,12 @@ def refresh_for_team_load(engine: Engine):
     names = ",".join([engine.messages_pattern] + [engine.index(k) for k in TEAM_KINDS])
     engine.call("indices.refresh", index=names,
                 params={"ignore_unavailable": "true", "allow_no_indices": "true"})
+
+
+def drop_deployment(engine: Engine):
+    """Remove every index and template of this engine's prefix (a benchmark's or a test's
+    scratch deployment; never called by the service)."""
+    engine.call("indices.delete", index=f"{engine.prefix}-*",
+                params={"expand_wildcards": "all", "ignore_unavailable": "true",
+                        "allow_no_indices": "true", "request_timeout": 120})
+    engine.call("indices.delete_index_template", name=f"{engine.prefix}-*", ignore=[404])
