@@ -6,6 +6,7 @@ import click
 from flask import Flask
 
 from chatsvc import cli_compliance, cli_export, cli_import
+from chatsvc.cli_engine import job_engine
 from chatsvc.store.indices import bootstrap
 
 _teardown_registered = False
@@ -100,13 +101,7 @@ def register(app: Flask):
             out=out, format=fmt, resume=resume, page_size=page_size, stop_after=stop_after,
             progress=progress, format_options=cli_export.pack(fmt, format_options))
         try:
-            # Its own client: an export's requests are few and big, so a longer timeout
-            # than the service's (CHATSVC_ENGINE_TIMEOUT) for each.
-            from chatsvc.store import Engine  # noqa: PLC0415
-            config = app.config["CHATSVC"]
-            engine = Engine(config.search_url, config.index_prefix, pool_size=4,
-                            timeout=max(config.engine_timeout, 60.0))
-            manifest = run_export(engine, opts)
+            manifest = run_export(job_engine(app), opts)
         except ExportError as exc:
             click.echo(f"export: error: {exc.message}", err=True)
             raise SystemExit(exc.exit_code) from None

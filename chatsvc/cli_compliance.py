@@ -4,14 +4,12 @@ import sys
 
 import click
 
+from chatsvc.cli_engine import job_engine
+
 
 def _engine(app, timeout: float = 120.0):
-    from chatsvc.store import Engine  # noqa: PLC0415
     from chatsvc.store.indices import bootstrap  # noqa: PLC0415
-    config = app.config["CHATSVC"]
-    engine = Engine(config.search_url, config.index_prefix, pool_size=4,
-                    timeout=max(config.engine_timeout, timeout), shards=config.index_shards,
-                    replicas=config.index_replicas)
+    engine = job_engine(app, timeout)
     bootstrap(engine)
     return engine
 

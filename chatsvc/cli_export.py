@@ -10,6 +10,8 @@ import json
 
 import click
 
+from chatsvc.cli_engine import job_engine
+
 FORMATS = ["jsonl", "csv", "html", "actiance", "globalrelay"]
 
 
@@ -94,10 +96,7 @@ def register(group, app):
         """The admins' scheduled exports (PUT /api/admin/export-schedule): list them, or
         run what is due (what the server's scheduler does)."""
         from chatsvc.export import scheduled  # noqa: PLC0415
-        from chatsvc.store import Engine  # noqa: PLC0415
-        config = app.config["CHATSVC"]
-        engine = Engine(config.search_url, config.index_prefix, pool_size=4,
-                        timeout=max(config.engine_timeout, 60.0))
+        engine = job_engine(app)
         if not run_due:
             for s in scheduled.schedules(engine):
                 click.echo(json.dumps(s, ensure_ascii=False))

@@ -3,6 +3,8 @@ import sys
 
 import click
 
+from chatsvc.cli_engine import job_engine
+
 
 def register(group, app):
     @group.group("import")
@@ -36,7 +38,6 @@ def register(group, app):
         from chatsvc.chat.events import NullPublisher  # noqa: PLC0415
         from chatsvc.chat.slack_import import ImportFailed, import_slack, summary_lines  # noqa: PLC0415
         from chatsvc.errors import Unavailable  # noqa: PLC0415
-        from chatsvc.store import Engine  # noqa: PLC0415
         from chatsvc.store.engine import TransportError  # noqa: PLC0415
         from chatsvc.store.indices import bootstrap  # noqa: PLC0415
 
@@ -52,9 +53,7 @@ def register(group, app):
             return _Bar(t)
 
         try:
-            engine = Engine(config.search_url, config.index_prefix, pool_size=4,
-                            timeout=max(config.engine_timeout, 120.0), shards=config.index_shards,
-                            replicas=config.index_replicas)
+            engine = job_engine(app, timeout=120.0)
             bootstrap(engine)
             ctx = ChatContext(config, engine, NullPublisher())
             summary = import_slack(ctx, export_zip, team, skip_unknown_users=skip_unknown_users,

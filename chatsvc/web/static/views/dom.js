@@ -26,6 +26,19 @@ function append(node, children) {
   }
 }
 
+/** ARIA combobox roles for a text `input` that offers the options of `listbox` (hidden
+ * until there are some): the pattern of the composer's @mentions and the search box. */
+export function comboboxRoles(input, listbox, label) {
+  input.setAttribute('role', 'combobox');
+  input.setAttribute('aria-autocomplete', 'list');
+  input.setAttribute('aria-controls', listbox.id);
+  input.setAttribute('aria-expanded', 'false');
+  input.setAttribute('aria-haspopup', 'listbox');
+  listbox.setAttribute('role', 'listbox');
+  listbox.setAttribute('aria-label', label);
+  listbox.hidden = true;
+}
+
 export function $(sel, root = document) { return root.querySelector(sel); }
 
 const HEX = /^#[0-9a-fA-F]{6}$/;

@@ -6,7 +6,7 @@
 // the `@username` text of the users listed in `mentions`, outside code, as a DOM
 // post-process on the sanitised markdown (no HTML is ever parsed from user text).
 
-import { el, avatar } from './dom.js';
+import { el, avatar, comboboxRoles } from './dom.js';
 
 // The server's MENTION_RE: a name not glued to a word before the `@`.
 const MENTION_RE = /(^|[^A-Za-z0-9_.+@-])@([A-Za-z0-9_.-]{1,32})/g;
@@ -76,14 +76,7 @@ export function mentionAutocomplete(store, { input, listbox, chatId }) {
   let active = 0;
   let range = null;   // [start, end] of `@name` in the input's value
 
-  input.setAttribute('role', 'combobox');
-  input.setAttribute('aria-autocomplete', 'list');
-  input.setAttribute('aria-controls', listbox.id);
-  input.setAttribute('aria-expanded', 'false');
-  input.setAttribute('aria-haspopup', 'listbox');
-  listbox.setAttribute('role', 'listbox');
-  listbox.setAttribute('aria-label', 'People to mention');
-  listbox.hidden = true;
+  comboboxRoles(input, listbox, 'People to mention');
 
   const isOpen = () => !listbox.hidden;
 

@@ -4,7 +4,7 @@
 // like the composer's @mentions (views/mentions.js): ArrowUp/Down move, Enter or Tab
 // inserts, Escape closes.
 
-import { el } from './dom.js';
+import { el, comboboxRoles } from './dom.js';
 
 const RECENT_KEY = 'chatsvc.recentSearches';
 const RECENT_MAX = 10;
@@ -44,14 +44,7 @@ export function searchSuggestions({ input, listbox, fetch, submit }) {
   let timer = null;
   let seq = 0;
 
-  input.setAttribute('role', 'combobox');
-  input.setAttribute('aria-autocomplete', 'list');
-  input.setAttribute('aria-controls', listbox.id);
-  input.setAttribute('aria-expanded', 'false');
-  input.setAttribute('aria-haspopup', 'listbox');
-  listbox.setAttribute('role', 'listbox');
-  listbox.setAttribute('aria-label', 'Search suggestions');
-  listbox.hidden = true;
+  comboboxRoles(input, listbox, 'Search suggestions');
   const isOpen = () => !listbox.hidden;
 
   const optionId = (i) => `${listbox.id}-opt-${i}`;
