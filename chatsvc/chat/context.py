@@ -1,6 +1,7 @@
 """Everything a use case needs, built once per process by create_app()."""
 from chatsvc.config import Config
 from chatsvc.chat.events import Publisher
+from chatsvc.chat.message_writes import MessageWrites
 from chatsvc.chat.send import MessageSender
 from chatsvc.chat.state import TeamStates
 from chatsvc.ids import SnowflakeGenerator
@@ -19,6 +20,7 @@ class ChatContext:
         self.tokens: dict[str, tuple[str, str]] = {}  # token hash -> (user id, team id)
         self.send_limits: dict[str, TokenBucket] = {}  # sender id -> her bucket
         self.typing_seen: dict[tuple, float] = {}       # (user, chat) -> last typing event
+        self.message_writes = MessageWrites()   # writes under way per message (chat/message_writes.py)
         self.sender = MessageSender(self)
 
     def new_id(self) -> str:

@@ -1,4 +1,6 @@
 """Deleting a message: for oneself (hide) or, by its sender, for everyone."""
+from contextlib import contextmanager
+
 from chatsvc.chat import audit
 from chatsvc.chat.context import ChatContext
 from chatsvc.chat.lookup import message_for_member
@@ -21,12 +23,25 @@ def delete_message(ctx: ChatContext, me: dict, message_id: int, scope: str):
             # Recorded first: no delete for everyone goes unaudited (issue 17).
             audit.record_ctx(ctx, me, "message.delete_for_everyone",
                              {"message_id": str(message_id), "chat_id": chat["id"]})
-            message_store.delete_for_everyone(ctx.engine, doc, me["id"], now)
-            doc.update(deleted=True, deleted_body=doc["body"], body="", deleted_at=now, deleted_by=me["id"])
+            with _writing(ctx, doc):
+                message_store.delete_for_everyone(ctx.engine, doc, me["id"], now)
+                doc.update(deleted=True, deleted_body=doc["body"], body="", deleted_at=now, deleted_by=me["id"])
         ctx.publisher.publish(chat["member_ids"], {"type": "deleted", "chat_id": chat["id"],
                                                    "message_id": str(message_id), "for": "everyone"})
     else:
-        message_store.hide(ctx.engine, doc, me["id"], now)
-        doc["hidden_for"] = list(doc.get("hidden_for", ())) + [me["id"]]
+        with _writing(ctx, doc):
+            message_store.hide(ctx.engine, doc, me["id"], now)
+            doc["hidden_for"] = list(doc.get("hidden_for", ())) + [me["id"]]
         ctx.publisher.publish([me["id"]], {"type": "deleted", "chat_id": chat["id"],
                                            "message_id": str(message_id), "for": "me"})
+
+
+@contextmanager
+def _writing(ctx: ChatContext, doc: dict):
+    """Registered as a write of the message (chat/message_writes.py); the copy's version is
+    forgotten afterwards, so the next change to it goes as a script."""
+    ctx.message_writes.begin(doc)
+    try:
+        yield
+    finally:
+        ctx.message_writes.end(doc, None)

@@ -27,14 +27,20 @@ def edit_message(ctx: ChatContext, me: dict, message_id: int, body: str) -> dict
         return message_view(doc, me["id"])
     now = now_iso()
     mentions = mentioned_ids(body, chat, state.by_username, me["id"])
-    result = ctx.bulk.write([message_store.edit_op(ctx.engine, doc, body, now, mentions,
-                                                         has_link(body))])[0]
-    result.raise_for_failure()
-    if result.result == "noop":   # deleted for everyone in the engine before the edit ran
-        raise NotFound("that message was deleted")
-    versions = doc.setdefault("versions", [])
-    versions.append({"body": doc["body"], "at": doc.get("edited_at") or doc["created_at"], "until": now})
-    doc.update(body=body, edited_at=now, mentions=mentions, has_link=has_link(body))
+    ctx.message_writes.begin(doc)   # an edit stays a script: it must see a delete that won
+    applied = None
+    try:
+        result = ctx.bulk.write([message_store.edit_op(ctx.engine, doc, body, now, mentions,
+                                                       has_link(body))])[0]
+        result.raise_for_failure()
+        if result.result == "noop":   # deleted for everyone in the engine before the edit ran
+            raise NotFound("that message was deleted")
+        versions = doc.setdefault("versions", [])
+        versions.append({"body": doc["body"], "at": doc.get("edited_at") or doc["created_at"], "until": now})
+        doc.update(body=body, edited_at=now, mentions=mentions, has_link=has_link(body))
+        applied = result
+    finally:
+        ctx.message_writes.end(doc, applied)
     view = message_view(doc, me["id"])
     ctx.publisher.publish(chat["member_ids"], {"type": "edited", "chat_id": chat["id"], "message": view})
     return view

@@ -1,7 +1,8 @@
 """Reactions: any one emoji per user and message, idempotent; a like is the 👍 reaction.
 
 The like stays where existing clients read it (``liked_by``, the ``liked``/``unliked``
-events); every other emoji is in ``reactions``. A change costs one bulk write and sends
+events); every other emoji is in ``reactions``. A change costs one bulk write (the whole
+document when nothing else is changing it, see chat/message_writes.py) and sends
 ``reaction`` to the chat's members (and, for 👍, ``liked``/``unliked`` too); no change, no
 write, no event.
 """
@@ -9,6 +10,7 @@ import emoji as emoji_data
 
 from chatsvc.chat.context import ChatContext
 from chatsvc.chat.lookup import message_for_member
+from chatsvc.chat.message_writes import store_change
 from chatsvc.chat.views import LIKE, message_view, reactions_view
 from chatsvc.errors import BadRequest, NotFound
 from chatsvc.store import messages as message_store
@@ -55,29 +57,30 @@ def react(ctx: ChatContext, me: dict, message_id: int, emoji: str, added: bool) 
 
 
 def _set_like(ctx: ChatContext, doc: dict, user_id: str, liked: bool) -> bool:
-    likers = list(doc.get("liked_by", ()))
-    if (user_id in likers) == liked:
+    if (user_id in doc.get("liked_by", ())) == liked:
         return False
-    ctx.bulk.write([message_store.like_op(ctx.engine, doc, user_id, liked)])[0].raise_for_failure()
-    # Re-read after the write: another greenlet may have changed the same copy meanwhile.
+    store_change(ctx, doc, lambda d: _apply_like(d, user_id, liked),
+                 message_store.like_op(ctx.engine, doc, user_id, liked))
+    return True
+
+
+def _apply_like(doc: dict, user_id: str, liked: bool):
     likers = [u for u in doc.get("liked_by", ()) if u != user_id] + ([user_id] if liked else [])
     doc["liked_by"] = likers
     doc["like_count"] = len(likers)
-    return True
 
 
 def _set_reaction(ctx: ChatContext, doc: dict, emoji: str, user_id: str, added: bool) -> bool:
     current = next((r for r in doc.get("reactions") or () if r["emoji"] == emoji), None)
     if (current is not None and user_id in current["user_ids"]) == added:
         return False
-    op = message_store.reaction_op(ctx.engine, doc, emoji, user_id, added)
-    ctx.bulk.write([op])[0].raise_for_failure()
-    _apply_reaction(doc, emoji, user_id, added)
+    store_change(ctx, doc, lambda d: _apply_reaction(d, emoji, user_id, added),
+                 message_store.reaction_op(ctx.engine, doc, emoji, user_id, added))
     return True
 
 
 def _apply_reaction(doc: dict, emoji: str, user_id: str, added: bool):
-    """The same change as the engine's script, on the in-memory copy."""
+    """The same change as the engine's script, on a copy of the message."""
     reactions = doc.setdefault("reactions", [])
     entry = next((r for r in reactions if r["emoji"] == emoji), None)
     if added:

@@ -21,6 +21,7 @@ from gevent.event import AsyncResult
 from chatsvc.chat.links import has_link
 from chatsvc.chat.lookup import find_message, message_for_member
 from chatsvc.chat.mentions import mentioned_ids
+from chatsvc.chat.message_writes import copy_for_write
 from chatsvc.chat.views import message_view
 from chatsvc.errors import BadRequest, NotFound, RateLimited, Unavailable
 from chatsvc.ids import id_time
@@ -152,18 +153,40 @@ class MessageSender:
             self._seen.popitem(last=False)
 
     def _store(self, it: Outgoing) -> tuple[dict, bool]:
-        """One submission to the bulk writer: the idempotency claim and the message. A claim
-        that conflicts means an earlier life of this process already stored that message:
-        the new copy is deleted again (it was never acked nor published) and the sender gets
-        the original."""
+        """One submission to the bulk writer: the idempotency claim and the message (and a
+        reply's root summary). A claim that conflicts means an earlier life of this process
+        already stored that message: the new copy is deleted again (it was never acked nor
+        published) and the sender gets the original."""
+        ctx = self._ctx
+        if it.root is None:
+            return self._store_message(it)
+        root_version = ctx.message_writes.begin(it.root)
+        applied = []
+        try:
+            return self._store_message(it, self._root_op(it, root_version), applied)
+        finally:
+            ctx.message_writes.end(it.root, applied[0] if applied else None)
+
+    def _root_op(self, it: Outgoing, version):
+        """The root summary's change: the whole root when its copy is known to match the
+        engine and nothing else is writing it (chat/message_writes.py), else a script."""
+        engine, doc = self._ctx.engine, it.doc
+        if version is None:
+            return message_store.replied_op(engine, it.root, doc["sender_id"], doc["created_at"])
+        after = copy_for_write(it.root)
+        _count_reply(after, doc["sender_id"], doc["created_at"])
+        return message_store.replace_op(engine, after, version)
+
+    def _store_message(self, it: Outgoing, root_op=None, root_applied: list | None = None) -> tuple[dict, bool]:
         ctx, engine, doc = self._ctx, self._ctx.engine, it.doc
         ops = [message_store.idempotency_op(engine, it.key, doc["id"], doc["chat_id"], doc["created_at"]),
                message_store.write_op(engine, doc)]
-        if it.root is not None:
-            ops.append(message_store.replied_op(engine, it.root, doc["sender_id"], doc["created_at"]))
+        if root_op is not None:
+            ops.append(root_op)
 
         def on_stored(results):   # in the writer's greenlet, in id order
             if results[0].ok and results[1].ok:
+                message_store.remember_version(doc, results[1].seq_no, results[1].primary_term)
                 self._publish(it, root_updated=len(results) > 2 and results[2].ok)
 
         try:
@@ -174,6 +197,10 @@ class MessageSender:
             self._uncertain.add(it.key)
             raise
         if claim.ok and write.ok:
+            if root_update and root_update[0].conflict:   # the root changed outside its copy
+                root_update = [self._count_reply_again(it)]
+            if root_update and root_update[0].ok:
+                root_applied.append(root_update[0])
             return doc, True
         undo = [message_store.delete_op(engine, doc)] if write.ok else []
         if root_update and root_update[0].ok:   # that reply is not there: nor is its count
@@ -187,6 +214,16 @@ class MessageSender:
         claims = message_store.lookup_idempotency(engine, [it.key])
         return self._resolve_retry(it, claims.get(it.key))
 
+    def _count_reply_again(self, it: Outgoing):
+        """The reply is stored but its root's whole-document summary met a conflict: count
+        it with the script instead, then tell the members as _publish would have."""
+        doc = it.doc
+        result = self._ctx.bulk.write([message_store.replied_op(self._ctx.engine, it.root, doc["sender_id"],
+                                                                doc["created_at"])])[0]
+        if result.ok:
+            self._publish_root(it)
+        return result
+
     def _publish(self, it: Outgoing, root_updated: bool = False):
         ctx, doc = self._ctx, it.doc
         self._remember(it.key, doc["id"], doc["chat_id"])
@@ -197,10 +234,16 @@ class MessageSender:
         members = it.state.chats[doc["chat_id"]]["member_ids"]
         ctx.publisher.publish(members, {"type": "message", "message": message_view(doc, "")})
         if root_updated:
-            root = tail.by_id.get(it.root["id"], it.root) if tail is not None else it.root
-            _count_reply(root, doc["sender_id"], doc["created_at"])
-            ctx.publisher.publish(members, {"type": "thread", "chat_id": doc["chat_id"],
-                                            "root": message_view(root, "")})
+            self._publish_root(it)
+
+    def _publish_root(self, it: Outgoing):
+        """Count the reply on the in-memory root and send the root's new summary."""
+        doc = it.doc
+        tail = it.state.tails.get(doc["chat_id"])
+        root = tail.by_id.get(it.root["id"], it.root) if tail is not None else it.root
+        _count_reply(root, doc["sender_id"], doc["created_at"])
+        self._ctx.publisher.publish(it.state.chats[doc["chat_id"]]["member_ids"],
+                                    {"type": "thread", "chat_id": doc["chat_id"], "root": message_view(root, "")})
 
     def _resolve_retry(self, it: Outgoing, claim: dict | None) -> tuple[dict, bool]:
         """The key was used before (another process life): answer with that message."""

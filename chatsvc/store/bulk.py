@@ -29,11 +29,18 @@ class Op:
     id: str
     source: dict | None = None
     routing: str | None = None
+    # Optimistic concurrency: the write applies only to the document at this version
+    # (otherwise its result is a 409 conflict).
+    if_seq_no: int | None = None
+    if_primary_term: int | None = None
 
     def lines(self) -> list:
         meta = {"_index": self.index, "_id": self.id}
         if self.routing is not None:
             meta["routing"] = self.routing
+        if self.if_seq_no is not None:
+            meta["if_seq_no"] = self.if_seq_no
+            meta["if_primary_term"] = self.if_primary_term
         if self.action == "update":
             meta["retry_on_conflict"] = 5
         return [{self.action: meta}] if self.action == "delete" else [{self.action: meta}, self.source]
@@ -44,6 +51,8 @@ class OpResult:
     status: int
     error: dict | None = None
     result: str | None = None
+    seq_no: int | None = None        # the document's version after this write
+    primary_term: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -60,6 +69,9 @@ class OpResult:
         if self.status in (429, 503) or self.status >= 500:
             raise Unavailable("the search engine could not store this; retry later")
         raise RuntimeError(f"engine refused a write: {self.status} {self.error}")
+
+
+_ITEM_FIELDS = "items.*.status,items.*.error,items.*.result,items.*._seq_no,items.*._primary_term"
 
 
 @dataclass
@@ -92,14 +104,15 @@ class BulkWriter:
         # both halves of the JSON work are most of the Python cost of a bulk request.
         body = b"".join(jsonfast.dumpb(line) + b"\n" for sub in submissions for op in sub.ops for line in op.lines())
         response = self._engine.call("bulk", body=body,
-                                     params={"filter_path": "items.*.status,items.*.error,items.*.result"})
+                                     params={"filter_path": _ITEM_FIELDS})
         items = iter(response["items"])
         results = []
         for sub in submissions:
             mine = []
             for _ in sub.ops:
                 (item,) = next(items).values()
-                mine.append(OpResult(item.get("status", 500), item.get("error"), item.get("result")))
+                mine.append(OpResult(item.get("status", 500), item.get("error"), item.get("result"),
+                                     item.get("_seq_no"), item.get("_primary_term")))
             results.append(mine)
         for sub, mine in zip(submissions, results):
             if sub.on_stored is not None:

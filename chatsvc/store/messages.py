@@ -14,8 +14,50 @@ def index_for(engine: Engine, message_id: int) -> str:
     return engine.messages_index(id_month(message_id))
 
 
+# Where an in-memory copy of a message keeps the engine version it was read or written at
+# ((seq_no, primary_term)); never stored, never shown (chat/views.py builds what is shown).
+_VERSION = "_engine_version"
+
+
+def version_of(doc: dict) -> tuple[int, int] | None:
+    return doc.get(_VERSION)
+
+
+def remember_version(doc: dict, seq_no: int | None, primary_term: int | None):
+    """Note the version the copy ``doc`` matches in the engine (None: unknown)."""
+    if seq_no is None or primary_term is None:
+        doc.pop(_VERSION, None)
+    else:
+        doc[_VERSION] = (seq_no, primary_term)
+
+
+def forget_version(doc: dict):
+    doc.pop(_VERSION, None)
+
+
+def _stored_fields(doc: dict) -> dict:
+    return {k: v for k, v in doc.items() if k != _VERSION} if _VERSION in doc else doc
+
+
+def _with_version(hit: dict) -> dict:
+    """A search hit's or a get's source, marked with its version when the answer had it."""
+    source = hit["_source"]
+    if "_seq_no" in hit:
+        remember_version(source, hit["_seq_no"], hit.get("_primary_term"))
+    return source
+
+
 def write_op(engine: Engine, doc: dict) -> Op:
-    return Op("index", index_for(engine, doc["id"]), str(doc["id"]), doc, routing=doc["chat_id"])
+    return Op("index", index_for(engine, doc["id"]), str(doc["id"]), _stored_fields(doc),
+              routing=doc["chat_id"])
+
+
+def replace_op(engine: Engine, doc: dict, version: tuple[int, int]) -> Op:
+    """Write the whole of ``doc`` if the stored message is still at ``version``; a 409
+    conflict otherwise. Cheaper for the engine than a script (no read of the old document),
+    so it is the hot path's way to store a change to a copy known to match the engine."""
+    return Op("index", index_for(engine, doc["id"]), str(doc["id"]), _stored_fields(doc),
+              routing=doc["chat_id"], if_seq_no=version[0], if_primary_term=version[1])
 
 
 def delete_op(engine: Engine, doc: dict) -> Op:
@@ -52,7 +94,7 @@ def get_many(engine: Engine, refs: list[tuple[int, str]]) -> dict[int, dict]:
                      for mid, chat_id in refs]}
     # _mget takes no ignore_unavailable: a missing index is a per-doc error (not found).
     docs = engine.call("mget", body=body)["docs"]
-    return {int(d["_id"]): d["_source"] for d in docs if d.get("found")}
+    return {int(d["_id"]): _with_version(d) for d in docs if d.get("found")}
 
 
 def refresh(engine: Engine):
@@ -187,10 +229,11 @@ def page(engine: Engine, chat_id: str, *, before: int | None = None, after: int 
     query = {"bool": {"filter": scope + ([{"range": {"id": bounds}}] if bounds else []),
                       "must_not": _visible_to(viewer_id) + ([] if thread_id is not None else [_THREAD_ONLY])}}
     order = "asc" if after is not None and before is None else "desc"
-    body = {"query": query, "size": limit, "sort": [{"id": order}], "track_total_hits": False}
+    body = {"query": query, "size": limit, "sort": [{"id": order}], "track_total_hits": False,
+            "seq_no_primary_term": True}
     hits = engine.call("search", index=engine.messages_pattern, routing=chat_id, body=body,
                        params=_IGNORE_MISSING)["hits"]["hits"]
-    return [h["_source"] for h in hits]
+    return [_with_version(h) for h in hits]
 
 
 def tails(engine: Engine, chat_ids: list[str], size: int) -> dict[str, list[dict]]:
@@ -202,19 +245,19 @@ def tails(engine: Engine, chat_ids: list[str], size: int) -> dict[str, list[dict
         body.append({"index": engine.messages_pattern, "routing": chat_id,
                      "ignore_unavailable": True, "allow_no_indices": True})
         body.append({"query": {"term": {"chat_id": chat_id}}, "size": size,
-                     "sort": [{"id": "desc"}], "track_total_hits": False})
+                     "sort": [{"id": "desc"}], "track_total_hits": False, "seq_no_primary_term": True})
     responses = engine.call("msearch", body=body)["responses"]
     out = {}
     for chat_id, resp in zip(chat_ids, responses):
         if "error" in resp:
             raise RuntimeError(f"tail query failed for chat {chat_id}: {resp['error']}")
-        out[chat_id] = [h["_source"] for h in resp["hits"]["hits"]]
+        out[chat_id] = [_with_version(h) for h in resp["hits"]["hits"]]
     return out
 
 
 def find_by_id(engine: Engine, message_id: int) -> dict | None:
     """A message by id when its chat is unknown: a search (sees only refreshed data)."""
-    body = {"query": {"term": {"id": message_id}}, "size": 1}
+    body = {"query": {"term": {"id": message_id}}, "size": 1, "seq_no_primary_term": True}
     hits = engine.call("search", index=index_for(engine, message_id), body=body,
                        params=_IGNORE_MISSING)["hits"]["hits"]
-    return hits[0]["_source"] if hits else None
+    return _with_version(hits[0]) if hits else None
