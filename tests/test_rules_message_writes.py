@@ -101,3 +101,19 @@ def test_concurrent_reactions_and_replies_on_one_message_all_count(make_context)
     reactions.react(ctx, people["u0"], int(root["id"]), "🎉", True)
     doc, _ = stored(ctx, root)
     assert [r["emoji"] for r in doc["reactions"]] == ["👍🏽", "🎉"]
+
+
+def test_a_reply_deleted_for_everyone_leaves_its_roots_count_once(room, make_context):
+    ctx, ann, bob = room["ctx"], room["ann"], room["bob"]
+    root, _ = send.send_message(ctx, ann, room["chat_id"], "question", "w-5")
+    first, _ = send.send_message(ctx, bob, room["chat_id"], "answer one", "w-6", thread_id=int(root["id"]))
+    send.send_message(ctx, ann, room["chat_id"], "answer two", "w-7", thread_id=int(root["id"]))
+    ctx.publisher.clear()
+    deletion.delete_message(ctx, bob, int(first["id"]), "everyone")
+    assert [e["root"]["reply_count"] for _, e in ctx.publisher.events("thread")] == [1]
+    deletion.delete_message(ctx, bob, int(first["id"]), "everyone")   # again: nothing changes
+    other = another_life(make_context, ctx)
+    deletion.delete_message(other, bob, int(first["id"]), "everyone")   # nor from elsewhere
+    doc, _ = stored(ctx, root)
+    assert doc["reply_count"] == 1
+    assert tail_copy(ctx, ann, root)["reply_count"] == 1

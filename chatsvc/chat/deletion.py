@@ -4,7 +4,9 @@ from contextlib import contextmanager
 from chatsvc.chat import audit
 from chatsvc.chat.context import ChatContext
 from chatsvc.chat.lookup import message_for_member
-from chatsvc.errors import Forbidden
+from chatsvc.chat.message_writes import store_change
+from chatsvc.chat.views import message_view
+from chatsvc.errors import Forbidden, NotFound
 from chatsvc.ids import now_iso
 from chatsvc.store import messages as message_store
 
@@ -24,8 +26,10 @@ def delete_message(ctx: ChatContext, me: dict, message_id: int, scope: str):
             audit.record_ctx(ctx, me, "message.delete_for_everyone",
                              {"message_id": str(message_id), "chat_id": chat["id"]})
             with _writing(ctx, doc):
-                message_store.delete_for_everyone(ctx.engine, doc, me["id"], now)
+                changed = message_store.delete_for_everyone(ctx.engine, doc, me["id"], now)
                 doc.update(deleted=True, deleted_body=doc["body"], body="", deleted_at=now, deleted_by=me["id"])
+            if changed and doc.get("thread_id") is not None:
+                _uncount_reply(ctx, state, doc, me)
         ctx.publisher.publish(chat["member_ids"], {"type": "deleted", "chat_id": chat["id"],
                                                    "message_id": str(message_id), "for": "everyone"})
     else:
@@ -34,6 +38,22 @@ def delete_message(ctx: ChatContext, me: dict, message_id: int, scope: str):
             doc["hidden_for"] = list(doc.get("hidden_for", ())) + [me["id"]]
         ctx.publisher.publish([me["id"]], {"type": "deleted", "chat_id": chat["id"],
                                            "message_id": str(message_id), "for": "me"})
+
+
+def _uncount_reply(ctx: ChatContext, state, reply: dict, me: dict):
+    """A reply deleted for everyone leaves its root's count (as in Slack); the members get
+    the root's new summary. The latest repliers' avatars stay as they were."""
+    try:
+        root, chat = message_for_member(ctx, state, reply["thread_id"], me["id"])
+    except NotFound:   # the root itself is gone (retention): nothing to count on
+        return
+    store_change(ctx, root, _one_reply_less, message_store.unreplied_op(ctx.engine, root))
+    ctx.publisher.publish(chat["member_ids"], {"type": "thread", "chat_id": chat["id"],
+                                               "root": message_view(root, "")})
+
+
+def _one_reply_less(root: dict):
+    root["reply_count"] = max(0, root.get("reply_count", 0) - 1)
 
 
 @contextmanager

@@ -186,11 +186,12 @@ def unreplied_op(engine: Engine, root: dict) -> Op:
     return _update_op(engine, root, _UNREPLIED, {})
 
 
-def _update_now(engine: Engine, message: dict, source: str, params: dict):
-    # Waits for the next refresh, so the change is already visible to search on return.
-    engine.call("update", index=index_for(engine, message["id"]), id=str(message["id"]),
+def _update_now(engine: Engine, message: dict, source: str, params: dict) -> bool:
+    """True when the script changed the document ('noop' otherwise). Waits for the next
+    refresh, so the change is already visible to search on return."""
+    return engine.call("update", index=index_for(engine, message["id"]), id=str(message["id"]),
                 routing=message["chat_id"], retry_on_conflict=5, refresh="wait_for",
-                body=_script(source, params))
+                body=_script(source, params)).get("result") != "noop"
 
 
 def hide(engine: Engine, message: dict, user_id: str, at: str):
@@ -198,9 +199,10 @@ def hide(engine: Engine, message: dict, user_id: str, at: str):
     _update_now(engine, message, _HIDE, {"u": user_id, "t": at})
 
 
-def delete_for_everyone(engine: Engine, message: dict, user_id: str, at: str):
-    """Empty the body for everyone; the original stays in ``deleted_body`` for the export."""
-    _update_now(engine, message, _DELETE, {"u": user_id, "t": at})
+def delete_for_everyone(engine: Engine, message: dict, user_id: str, at: str) -> bool:
+    """Empty the body for everyone; the original stays in ``deleted_body`` for the export.
+    False when it was deleted already."""
+    return _update_now(engine, message, _DELETE, {"u": user_id, "t": at})
 
 
 def _visible_to(viewer_id: str | None) -> list:
