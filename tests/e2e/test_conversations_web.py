@@ -204,6 +204,42 @@ def test_a_thread_end_to_end(persons, base_url):
     _no_trouble(alice, bob)
 
 
+def test_an_open_thread_catches_up_what_changed_while_offline(persons, base_url):
+    _, people = make_team(Api(base_url), "erin", "finn")
+    se, sf = people["erin"], people["finn"]
+    chat = se["api"].post("/api/chats", json={"member_ids": [sf["user"]["id"]]}).json()
+    root = sf["api"].post(f"/api/chats/{chat['id']}/messages",
+                          json={"body": "root of the plan", "client_msg_id": "off-r"}).json()
+    replies = [sf["api"].post(f"/api/chats/{chat['id']}/messages", json={
+        "body": f"step {i}", "client_msg_id": f"off-{i}", "thread_id": root["id"]}).json() for i in range(3)]
+    erin = persons("erin")
+    erin.cuttable_websocket()
+    erin.sign_in_with(se["token"])
+    erin.tid("chat-list-item").and_(erin.page.locator(f'[data-chat-id="{chat["id"]}"]')).click()
+    erin.message("root of the plan").get_by_test_id("thread-summary").click()
+    pane = erin.tid("thread-list")
+    expect(pane.get_by_test_id("message-item")).to_have_count(4)   # the root and 3 replies
+
+    # While Erin is offline, Finn edits a reply, reacts to another, deletes the third, and
+    # adds one more.
+    erin.network(up=False)
+    expect(erin.tid("connection-status")).not_to_have_attribute("data-status", "ready")
+    assert sf["api"].patch(f"/api/messages/{replies[0]['id']}", json={"body": "step zero, revised"}).status_code == 200
+    assert sf["api"].put(f"/api/messages/{replies[1]['id']}/reactions/🎉").status_code == 200
+    assert sf["api"].delete(f"/api/messages/{replies[2]['id']}?for=everyone").status_code == 204
+    sf["api"].post(f"/api/chats/{chat['id']}/messages", json={
+        "body": "step 3", "client_msg_id": "off-3", "thread_id": root["id"]})
+    erin.network(up=True)
+    expect(erin.tid("connection-status")).to_have_attribute("data-status", "ready", timeout=20_000)
+
+    items = pane.get_by_test_id("message-item")
+    expect(items.filter(has_text="step zero, revised")).to_have_count(1)
+    expect(items.filter(has_text="step 1").get_by_test_id("reaction-chip")).to_have_count(1)
+    expect(items.filter(has_text="step 2")).to_have_count(0)
+    expect(items.filter(has_text="step 3")).to_have_count(1)
+    _no_trouble(erin)
+
+
 def test_reactions_with_the_picker(persons, base_url):
     alice, bob, *_ = _pair(base_url, persons, "alice", "bob")
     alice.send("react to this one")

@@ -88,6 +88,24 @@ async function loadThreadPage(t) {
   }
 }
 
+/**
+ * After a reconnect: edits, reactions and deletions of the open thread's loaded replies
+ * (and its root) were missed too, so their pages are read again and the copies replaced.
+ */
+async function refreshThread() {
+  const t = store.thread;
+  if (!t || !t.replies.length) return;
+  const last = t.replies[t.replies.length - 1].id;
+  let after;
+  for (let pages = 0; pages < CATCH_UP_MAX_PAGES && store.thread === t; pages += 1) {
+    const r = await Api.thread(t.rootId, { after, limit: THREAD_PAGE });
+    store.refreshThreadCopies(t, r);
+    const got = r.replies || [];
+    if (!r.has_more || !got.length || cmpId(got[got.length - 1].id, last) >= 0) break;
+    after = got[got.length - 1].id;
+  }
+}
+
 /** After a reconnect: the open thread's root and every reply since the last one loaded. */
 async function catchUpThread() {
   const t = store.thread;
@@ -282,7 +300,7 @@ async function sync() {
     }
     await ensureUsers(c.chats.flatMap((ch) => [...(ch.member_ids || []), ch.last_message?.sender_id]).filter(Boolean));
     await Promise.all([...store.windows.keys()].map((id) => catchUp(id).catch(fail)));
-    await catchUpThread().catch(fail);
+    await refreshThread().then(catchUpThread).catch(fail);
     if (store.openChatId) { markRead(store.openChatId); await fillScreen(store.openChatId); }
   } catch (e) { fail(e); }
 }

@@ -454,6 +454,15 @@ export class Store extends EventTarget {
     this.changed('thread');
   }
 
+  /** Newer copies of the thread's root and of the replies already loaded (nothing added). */
+  refreshThreadCopies(t, { root, replies }) {
+    if (this.thread !== t) return;
+    if (root) t.root = root;
+    const fresh = new Map((replies || []).map((m) => [m.id, m]));
+    t.replies = t.replies.map((m) => fresh.get(m.id) || m);
+    this.changed('thread');
+  }
+
   applyLikes(chatId, messageId, likedBy) {
     this.updateMessage(chatId, messageId, { liked_by: likedBy || [] });
   }
