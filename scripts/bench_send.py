@@ -188,20 +188,28 @@ def run_wsload(job: dict) -> dict:
 
 # -- 2. acked throughput -----------------------------------------------------------------
 
+WARMUP_S = 1.0   # of each Go throughput run, not counted
+
+
 def throughput(url: str, senders: int, window: int, seconds: float, go: bool,
-               replies: float = 0.0, reactions: float = 0.0, mentions: float = 0.0) -> dict:
+               replies: float = 0.0, reactions: float = 0.0, mentions: float = 0.0, meter=None) -> dict:
     team, users = make_team(url, senders * 10)
     ws_url = url.replace("http", "ws", 1) + "/ws"
     chat_ids = [make_chat(url, users[i * 10], users[i * 10 + 1:(i + 1) * 10]) for i in range(senders)]
     if go:
         print(f"throughput: measuring (Go client; {replies:.0%} replies, {reactions:.0%} reactions, "
               f"{mentions:.0%} mentions)", flush=True)
-        return run_wsload({"mode": "throughput", "ws_url": ws_url, "seconds": seconds, "warmup": 1.0,
-                           "window": window, "replies": replies, "reactions": reactions,
-                           "mentions": mentions,
-                           "senders": [{"chat_id": cid, "token": users[i * 10]["token"],
-                                        "mention": users[i * 10 + 1]["user"]["username"]}
-                                       for i, cid in enumerate(chat_ids)]})
+        job = {"mode": "throughput", "ws_url": ws_url, "seconds": seconds, "warmup": WARMUP_S,
+               "window": window, "replies": replies, "reactions": reactions, "mentions": mentions,
+               "senders": [{"chat_id": cid, "token": users[i * 10]["token"],
+                            "mention": users[i * 10 + 1]["user"]["username"]}
+                           for i, cid in enumerate(chat_ids)]}
+        if meter is not None:
+            meter("start")
+        out = run_wsload(job)
+        if meter is not None:
+            meter("end")
+        return out
     if replies or reactions or mentions:
         sys.exit("--replies/--reactions/--mentions need the Go client")
     clients = [Client(ws_url, users[i * 10]["token"]) for i in range(senders)]
@@ -303,6 +311,66 @@ def latency(url: str, chats: int, rate: float, seconds: float, go: bool, repeat:
             "delivered_per_s": len(ms) / seconds, "errors": sum(c.errors for c in clients)}
 
 
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU of a process so far (Linux /proc), or None without a pid."""
+    if not pid:
+        return None
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def engine_cpu_seconds(engine_url: str) -> float:
+    nodes = requests.get(f"{engine_url}/_nodes/stats/process", timeout=30).json()["nodes"]
+    return sum(n["process"]["cpu"]["total_in_millis"] for n in nodes.values()) / 1000
+
+
+def measured(args, go, replies=0.0, reactions=0.0, mentions=0.0) -> dict:
+    """One throughput run, with the CPU the server (``--server-pid``) and the engine spent
+    per answered frame while the load ran (Go client): on a shared machine those move far
+    less than frames/s do."""
+    cpu = {}
+
+    def meter(phase):
+        cpu[phase] = (cpu_seconds(args.server_pid), engine_cpu_seconds(args.engine))
+
+    out = throughput(args.url, args.senders, args.window, args.seconds, go, replies, reactions, mentions,
+                     meter=meter if go else None)
+    if cpu:   # the CPU covers the warm-up second too: frames at the measured rate over both
+        frames = max(1.0, out["acked_per_s"] * (args.seconds + WARMUP_S))
+        (server0, engine0), (server1, engine1) = cpu["start"], cpu["end"]
+        out["engine_us_per_frame"] = 1e6 * (engine1 - engine0) / frames
+        if server0 is not None:
+            out["server_us_per_frame"] = 1e6 * (server1 - server0) / frames
+    return out
+
+
+def _cpu_note(run: dict) -> str:
+    if "engine_us_per_frame" not in run:
+        return "CPU not measured"
+    server = f"server {run['server_us_per_frame']:.0f} us, " if "server_us_per_frame" in run else ""
+    return f"{server}engine {run['engine_us_per_frame']:.0f} us per frame"
+
+
+def mix_rounds(args, go, first_plain: dict) -> dict:
+    """The mix against plain sends: ``--rounds`` pairs (plain, mix) in one run, each on fresh
+    chats; reports every pair's ratio and their median."""
+    pairs = []
+    for i in range(args.rounds):
+        plain = first_plain if i == 0 else measured(args, go)
+        mix = measured(args, go, args.replies, args.reactions, args.mentions)
+        ratio = mix["acked_per_s"] / plain["acked_per_s"]
+        pairs.append({"plain": plain, "mix": mix, "ratio": ratio})
+        print(f"round {i + 1}: plain {plain['acked_per_s']:,.0f} acked/s ({_cpu_note(plain)}); mix "
+              f"{mix['acked_per_s']:,.0f} answered frames/s ({mix['replies']} replies, {mix['reactions']} "
+              f"reactions, {mix['mentions']} mentions, {mix['errors']} errors; {_cpu_note(mix)}): "
+              f"{100 * ratio:.0f}% of plain", flush=True)
+    ratios = [p["ratio"] for p in pairs]
+    summary = {"rounds": pairs, "median_ratio": statistics.median(ratios)}
+    print(f"throughput with the mix: median {100 * summary['median_ratio']:.0f}% of plain sends over "
+          f"{len(pairs)} rounds ({', '.join(f'{100 * r:.0f}%' for r in ratios)})", flush=True)
+    return summary
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--url", default="http://127.0.0.1:8000")
@@ -326,6 +394,10 @@ def main():
                    help="share of frames that react/unreact instead of sending, in that run (e.g. 0.2)")
     p.add_argument("--mentions", type=float, default=0.0,
                    help="share of sends that @mention a member of the chat, in that run (e.g. 0.05)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="with a mix: (plain, mix) pairs in this run, for a median ratio (e.g. 5)")
+    p.add_argument("--server-pid", type=int, default=None,
+                   help="the server's worker process, to report its CPU per frame (Linux)")
     p.add_argument("--skip", choices=["raw", "throughput", "latency"], action="append", default=[])
     args = p.parse_args()
     go = args.client == "go"
@@ -340,7 +412,7 @@ def main():
         print(f"raw _bulk: {results['raw_bulk_docs_per_s']:,.0f} docs/s "
               f"({args.raw_docs} docs, batches of {args.raw_batch}, {args.raw_concurrency} in flight)", flush=True)
     if "throughput" not in args.skip:
-        t = throughput(args.url, args.senders, args.window, args.seconds, go)
+        t = measured(args, go)
         results["throughput"] = t
         line = f"throughput: {t['acked_per_s']:,.0f} acked messages/s ({t['acked']} in {args.seconds:.0f}s, " \
                f"{args.senders} senders x {args.window} in flight, {t['errors']} errors)"
@@ -348,12 +420,7 @@ def main():
             line += f"; {100 * t['acked_per_s'] / results['raw_bulk_docs_per_s']:.0f}% of raw _bulk"
         print(line, flush=True)
         if args.replies or args.reactions or args.mentions:
-            m = throughput(args.url, args.senders, args.window, args.seconds, go, args.replies,
-                           args.reactions, args.mentions)
-            results["throughput_mix"] = m
-            print(f"throughput with the mix: {m['acked_per_s']:,.0f} answered frames/s ({m['replies']} replies, "
-                  f"{m['reactions']} reactions, {m['mentions']} mentions, {m['errors']} errors); "
-                  f"{100 * m['acked_per_s'] / t['acked_per_s']:.0f}% of plain sends", flush=True)
+            results["throughput_mix"] = mix_rounds(args, go, t)
     if "latency" not in args.skip:
         lat = latency(args.url, args.latency_chats, args.rate, args.seconds, go, args.repeat)
         results["latency"] = lat
