@@ -17,6 +17,7 @@ bp = Blueprint("files", __name__)
 _MULTIPART_SLACK = 64 << 10   # part headers and boundaries around the file itself
 _DRAIN_CAP = 256 << 20        # read at most this much of a refused body (for a clean 413)
 _CHUNK = 64 << 10
+_FORM_MEMORY = 1 << 20       # the parser's own buffer (and any text part) in memory: at most this
 
 
 def _drain():
@@ -45,7 +46,7 @@ def _multipart_file():
     try:
         _, _, parts = parse_form_data(request.environ, stream_factory=factory,
                                       max_content_length=limit + _MULTIPART_SLACK,
-                                      max_form_memory_size=_MULTIPART_SLACK, max_form_parts=20)
+                                      max_form_memory_size=_FORM_MEMORY, max_form_parts=20)
     except (SpoolTooLarge, RequestEntityTooLarge):
         for spool in spools:
             spool.discard()

@@ -56,10 +56,14 @@ class _Text:
 
 def pdf_text(path: str, out: _Text):
     from pypdf import PdfReader  # noqa: PLC0415 - each format loads only its library
-    for page in PdfReader(path).pages:
-        out.add(page.extract_text())
-        if out.full:
-            return
+    from pypdf.errors import LimitReachedError  # noqa: PLC0415
+    try:
+        for page in PdfReader(path).pages:
+            out.add(page.extract_text())
+            if out.full:
+                return
+    except LimitReachedError as exc:   # pypdf's own decompression limits: a PDF bomb
+        raise BudgetExceeded(str(exc)) from None
 
 
 def docx_text(path: str, out: _Text):
@@ -78,7 +82,8 @@ def docx_text(path: str, out: _Text):
 def xlsx_text(path: str, out: _Text):
     import openpyxl  # noqa: PLC0415
     check_zip(path)
-    book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    handle = open(path, "rb")   # a file object: openpyxl would refuse a path without .xlsx
+    book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
     try:
         for sheet in book.worksheets:
             out.add(sheet.title)
@@ -88,6 +93,7 @@ def xlsx_text(path: str, out: _Text):
                     return
     finally:
         book.close()
+        handle.close()
 
 
 def pptx_text(path: str, out: _Text):

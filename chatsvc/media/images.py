@@ -65,9 +65,10 @@ def inspect(path: str, max_pixels: int) -> ImageInfo:
 def _flatten(img):
     """RGB (or RGBA when it has transparency), first frame, EXIF orientation applied."""
     img = ImageOps.exif_transpose(img)
-    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
-        return img.convert("RGBA")
-    return img.convert("RGB")
+    has_alpha = img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info)
+    flat = img.convert("RGBA" if has_alpha else "RGB")
+    flat.info = {}   # comments, EXIF, ICC, XMP: none of it is carried into what we write
+    return flat
 
 
 def _save(img, out_path: str) -> str:
