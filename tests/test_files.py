@@ -270,7 +270,7 @@ def test_search_by_words_inside_files_and_by_name(team):
     m1 = ok(send_files(team["ann"], team["chat_id"], [pdf["id"], doc["id"]], "the plan"), 201)
     m2 = ok(send_files(team["ann"], team["chat_id"], [img["id"]]), 201)
     found = lambda q: [h["message"]["id"] for h in _search(team["bob"], q)]  # noqa: E731
-    wait_until(lambda: found(f"budget {word} approved") == [m1["id"]], 30,
+    wait_until(lambda: found(f"budget {word} approved") == [m1["id"]], 60,
                lambda: f"the PDF's words to be searchable: {found(word)}")
     assert found(f"minutes {word}x") == [m1["id"]]
     assert m2["id"] in [h["message"]["id"] for h in _search(team["bob"], f"{word}-diagram.png")]

@@ -20,6 +20,7 @@ import gevent
 from gevent.lock import BoundedSemaphore
 
 from chatsvc.extract_text import extractable, runner
+from chatsvc.extract_text.formats import TEXT_TYPES
 from chatsvc.store import files as file_store
 
 if TYPE_CHECKING:
@@ -55,6 +56,10 @@ class FileTextJobs:
 
     def _extract(self, entry: dict) -> runner.Extracted:
         config = self._ctx.config
+        if entry["content_type"].startswith(TEXT_TYPES):   # no parser to fear: read it here
+            with self._ctx.blobs.open(entry["sha256"]) as blob:
+                raw = blob.read(config.extract_chars * 4)
+            return runner.Extracted(raw.decode("utf-8", errors="replace")[:config.extract_chars], runner.OK)
         fd, path = tempfile.mkstemp(dir=config.upload_dir, prefix="extract-")
         try:
             with os.fdopen(fd, "wb") as out, self._ctx.blobs.open(entry["sha256"]) as blob:

@@ -13,6 +13,7 @@ Rules (PROTOCOL.md, "Files and avatars"):
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
@@ -191,7 +192,11 @@ def message_fields(entries: list[dict]) -> dict:
     """What a message document holds of its files, for the view and for search."""
     if not entries:
         return {}
-    return {"files": entries, "file_names": [e["name"] for e in entries], "has_file": True,
+    names = [e["name"] for e in entries]
+    # Each name whole (report-2026.pdf) and as words (report 2026 pdf): the engine's word
+    # tokenizer keeps dotted names together, and people search for a part of the name.
+    names += [re.sub(r"[._\-]+", " ", n) for n in names]
+    return {"files": entries, "file_names": names, "has_file": True,
             "has_image": any(sniff.is_raster(e["content_type"]) for e in entries)}
 
 
