@@ -12,6 +12,8 @@ from chatsvc.blobs import BlobNotFound, check_name
 
 
 class LocalBlobStore:
+    blocking_io = True   # copy and fsync block the calling thread: callers offload them
+
     def __init__(self, root: str):
         self.root = os.path.abspath(root)
         self.incoming = os.path.join(self.root, ".incoming")

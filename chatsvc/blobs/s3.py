@@ -5,6 +5,7 @@ appears whole or not at all), so no staging is needed here; large files go up in
 (boto3's managed transfer), each part streamed from the local file.
 """
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
@@ -16,6 +17,12 @@ def _missing(exc: ClientError) -> bool:
 
 
 class S3BlobStore:
+    # Network I/O, cooperative under gevent: run it in the calling greenlet, never in a
+    # native thread (chat/files.py offloads only stores whose I/O blocks).
+    blocking_io = False
+    # One part after another in the calling greenlet (boto3's own threads would be native).
+    _TRANSFER = TransferConfig(use_threads=False, multipart_threshold=16 << 20, multipart_chunksize=16 << 20)
+
     def __init__(self, endpoint: str, bucket: str, access_key: str, secret_key: str,
                  region: str = "us-east-1"):
         self.bucket = bucket
@@ -39,7 +46,7 @@ class S3BlobStore:
     def put(self, sha256: str, src_path: str) -> None:
         if self.exists(sha256):
             return
-        self.client.upload_file(src_path, self.bucket, self.key(sha256))
+        self.client.upload_file(src_path, self.bucket, self.key(sha256), Config=self._TRANSFER)
 
     def open(self, sha256: str):
         try:

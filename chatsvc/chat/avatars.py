@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from chatsvc.blobs import BlobNotFound
 from chatsvc.chat import file_urls
 from chatsvc.chat.accounts import public_user
-from chatsvc.chat.files import _offload, _sha256_of
+from chatsvc.chat.files import _offload, _sha256_of, put_blob
 from chatsvc.errors import BadRequest, Forbidden, NotFound
 from chatsvc.media import images, sniff
 from chatsvc.media.spool import HashingSpool
@@ -55,7 +55,7 @@ def _square_png(ctx: ChatContext, spool: HashingSpool, name, declared) -> str:
     try:
         _offload(images.avatar, spool.path, out, ctx.config.image_max_pixels)
         sha = _sha256_of(out)
-        _offload(ctx.blobs.put, sha, out)
+        put_blob(ctx, sha, out)
     except images.ImageRefused as exc:
         raise BadRequest(str(exc), {"file": [str(exc)]}) from None
     finally:

@@ -43,6 +43,14 @@ def _offload(fn, *args):
     return get_hub().threadpool.apply(fn, args)
 
 
+def put_blob(ctx: ChatContext, sha256: str, path: str):
+    """Store a blob; a store whose I/O blocks (the local disk's fsync) runs in the pool."""
+    if getattr(ctx.blobs, "blocking_io", True):
+        _offload(ctx.blobs.put, sha256, path)
+    else:
+        ctx.blobs.put(sha256, path)
+
+
 def new_spool(ctx: ChatContext) -> HashingSpool:
     """A staging file for one upload, limited to CHATSVC_MAX_FILE_BYTES."""
     return HashingSpool(ctx.config.upload_dir, ctx.config.max_file_bytes)
@@ -82,7 +90,7 @@ def _stored_file(ctx, me, spool, raw_name, declared_type, purpose) -> dict:
            "sha256": spool.sha256, "created_at": id_time(int(file_id))}
     if sniff.is_raster(content_type):
         doc.update(_image_fields(ctx, spool.path))
-    _offload(ctx.blobs.put, spool.sha256, spool.path)
+    put_blob(ctx, spool.sha256, spool.path)
     return doc
 
 
@@ -100,7 +108,7 @@ def _image_fields(ctx: ChatContext, path: str) -> dict:
         try:
             kind, width, height = _offload(images.thumbnail, path, thumb, limit)
             sha = _sha256_of(thumb)
-            _offload(ctx.blobs.put, sha, thumb)
+            put_blob(ctx, sha, thumb)
         finally:
             os.unlink(thumb)
     except images.ImageRefused as exc:
