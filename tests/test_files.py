@@ -289,3 +289,43 @@ def test_bomb_in_a_file_still_sends_the_message(team):
     wait_until(lambda: _search(team["bob"], word), 30, "the message to be found by its file name")
     assert [h["message"]["id"] for h in _search(team["bob"], word)] == [msg["id"]]
     assert _search(team["bob"], "harmless") == []     # no text was extracted
+
+
+# ---------------------------------------------------------------- compliance export
+
+def test_export_copies_attachments_by_hash(team, dirs, engine_url, index_prefix, tmp_path):
+    import hashlib
+    import json
+    from tests.test_export import export, ok as exported, read_jsonl, refresh
+    pdf_bytes, png_bytes = samples.pdf("exported words"), samples.png(30, 30)
+    pdf = uploaded(team["ann"], pdf_bytes, "contract.pdf", "application/pdf")
+    img = uploaded(team["ann"], png_bytes, "chart.png", "image/png")
+    with_files = ok(send_files(team["ann"], team["chat_id"], [pdf["id"], img["id"]], "signed copy"), 201)
+    ok(team["ann"]["api"].delete(f"/api/messages/{with_files['id']}", params={"for": "everyone"}), 204)
+    send(team["bob"], team["chat_id"], "no files here")
+    refresh(engine_url, index_prefix)
+    env = {"CHATSVC_BLOB_DIR": dirs["blobs"], "CHATSVC_EXPORT_KEY": str(tmp_path / "key.pem")}
+    team_id = team["ann"]["user"]["team_id"]
+    out = tmp_path / "with"
+    exported(export(engine_url, index_prefix, "--team", team_id, "--out", str(out), env=env))
+    records = {r["id"]: r for r in read_jsonl(out / "messages.jsonl")}
+    files = records[with_files["id"]]["files"]      # kept for compliance though deleted for users
+    assert [f["name"] for f in files] == ["contract.pdf", "chart.png"]
+    for f, data in zip(files, (pdf_bytes, png_bytes)):
+        assert f["path"] == f"files/{f['sha256']}" and (out / f["path"]).read_bytes() == data
+    manifest = json.loads((out / "manifest.json").read_text())
+    listed = {a["name"]: a["sha256"] for a in manifest["attachments"]}
+    assert listed == {f["path"]: hashlib.sha256(d).hexdigest() for f, d in zip(files, (pdf_bytes, png_bytes))}
+    assert "files" not in [r for r in records.values() if r["body"] == "no files here"][0]
+    exported(export(engine_url, index_prefix, "verify", str(out), env=env))
+    (out / files[0]["path"]).write_bytes(b"tampered")
+    tampered = export(engine_url, index_prefix, "verify", str(out), env=env)
+    assert tampered.returncode == 1 and files[0]["path"] in tampered.stdout + tampered.stderr
+    # --no-files: listed, not copied
+    bare = tmp_path / "bare"
+    exported(export(engine_url, index_prefix, "--team", team_id, "--out", str(bare), "--no-files", env=env))
+    record = {r["id"]: r for r in read_jsonl(bare / "messages.jsonl")}[with_files["id"]]
+    assert [f["path"] for f in record["files"]] == [None, None]
+    assert not (bare / "files").exists()
+    assert json.loads((bare / "manifest.json").read_text())["attachments"] == []
+    exported(export(engine_url, index_prefix, "verify", str(bare), env=env))
