@@ -3,7 +3,7 @@
 Request schemas validate and load; response schemas document the shapes for OpenAPI
 (responses are built by chat/views.py and returned as they are).
 """
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from chatsvc.wire import Body, Id, OptionalBody, StrictBoolean, client_msg_id, username
 
@@ -60,11 +60,21 @@ class HistoryQuery(Request):
 
 class SendIn(Request):
     """``body`` may be empty (or absent) only when ``file_ids`` names files (chat/send.py)."""
-    body = OptionalBody(load_default="")
+    body = OptionalBody()
     client_msg_id = client_msg_id()
     thread_id = Id(load_default=None, allow_none=True)
     also_in_chat = StrictBoolean(load_default=False)
     file_ids = fields.List(Id(), load_default=list, validate=validate.Length(0, 10))
+
+    @validates_schema(skip_on_field_errors=False)
+    def _body_or_files(self, data, **kwargs):
+        if "body" not in data and not data.get("file_ids"):
+            raise ValidationError("Missing data for required field.", "body")
+
+    @post_load
+    def _empty_body(self, data, **kwargs):
+        data.setdefault("body", "")
+        return data
 
 
 class SettingsIn(Request):
