@@ -28,6 +28,8 @@ class LocalBlobStore:
         if os.path.exists(final):
             return
         os.makedirs(os.path.dirname(final), exist_ok=True)
+        if self._link(src_path, final):
+            return
         fd, tmp = tempfile.mkstemp(dir=self.incoming)
         try:
             with os.fdopen(fd, "wb") as out, open(src_path, "rb") as src:
@@ -39,6 +41,19 @@ class LocalBlobStore:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+
+    def _link(self, src_path: str, final: str) -> bool:
+        """On the same filesystem, no copy: flush the source to disk, hard-link it under a
+        temporary name, rename that into place. False when linking is not possible."""
+        tmp = os.path.join(self.incoming, f"link-{os.getpid()}-{os.path.basename(final)}-{id(src_path)}")
+        try:
+            with open(src_path, "rb") as src:
+                os.fsync(src.fileno())
+            os.link(src_path, tmp)
+        except OSError:
+            return False
+        os.replace(tmp, final)
+        return True
 
     def open(self, sha256: str):
         try:

@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
+import gevent
 from gevent import get_hub
 
 from chatsvc.blobs import BlobNotFound
@@ -53,7 +54,7 @@ def put_blob(ctx: ChatContext, sha256: str, path: str):
 
 def new_spool(ctx: ChatContext) -> HashingSpool:
     """A staging file for one upload, limited to CHATSVC_MAX_FILE_BYTES."""
-    return HashingSpool(ctx.config.upload_dir, ctx.config.max_file_bytes)
+    return HashingSpool(ctx.config.upload_dir, ctx.config.max_file_bytes, pause=lambda: gevent.sleep(0))
 
 
 # ------------------------------------------------------------------------------ upload

@@ -21,7 +21,7 @@ class TooLarge(Exception):
 class HashingSpool:
     """A writable staging file under ``folder``; after writing, ``sha256`` and ``size``."""
 
-    def __init__(self, folder: str, limit: int):
+    def __init__(self, folder: str, limit: int, pause=None):
         os.makedirs(folder, exist_ok=True)
         fd, self.path = tempfile.mkstemp(dir=folder, prefix="up-")
         self._file = os.fdopen(fd, "w+b")
@@ -29,6 +29,9 @@ class HashingSpool:
         self.size = 0
         self.limit = limit
         self.name = self.path
+        # Called after each chunk: under gevent a socket with data waiting never yields, so
+        # without a pause one upload would hold the event loop until its last byte.
+        self._pause = pause
 
     def write(self, chunk: bytes) -> int:
         self.size += len(chunk)
@@ -36,7 +39,10 @@ class HashingSpool:
             self.discard()
             raise TooLarge(self.limit)
         self._hash.update(chunk)
-        return self._file.write(chunk)
+        written = self._file.write(chunk)
+        if self._pause is not None:
+            self._pause()
+        return written
 
     @property
     def sha256(self) -> str:
