@@ -11,7 +11,7 @@ from chatsvc.api import schemas as s
 from chatsvc.api.base import ctx, endpoint, load_args, me
 from chatsvc.chat import avatars, files as chat_files
 from chatsvc.errors import TooLarge
-from chatsvc.media.spool import TooLarge as SpoolTooLarge
+
 
 bp = Blueprint("files", __name__)
 _MULTIPART_SLACK = 64 << 10   # part headers and boundaries around the file itself
@@ -47,7 +47,7 @@ def _multipart_file():
         _, _, parts = parse_form_data(request.environ, stream_factory=factory,
                                       max_content_length=limit + _MULTIPART_SLACK,
                                       max_form_memory_size=_FORM_MEMORY, max_form_parts=20)
-    except (SpoolTooLarge, RequestEntityTooLarge):
+    except (chat_files.UploadTooLarge, RequestEntityTooLarge):
         for spool in spools:
             spool.discard()
         _drain()

@@ -26,7 +26,7 @@ from chatsvc.chat import file_urls
 from chatsvc.errors import BadRequest, Forbidden, NotFound
 from chatsvc.ids import id_time
 from chatsvc.media import images, sniff
-from chatsvc.media.spool import HashingSpool
+from chatsvc.media.spool import HashingSpool, TooLarge as UploadTooLarge  # noqa: F401 (api/files.py)
 from chatsvc.store import files as file_store
 
 if TYPE_CHECKING:
