@@ -110,6 +110,24 @@ def test_attach_refusals(team):
     bad_request(send_files(zed["zed"], their_chat, [bobs["id"]]), "file_ids")            # another team's
 
 
+def test_racing_sends_attach_a_file_once(team):
+    """Two sends naming the same file at the same moment: one gets it, the other a 400, and
+    no message is left half-made."""
+    from concurrent.futures import ThreadPoolExecutor
+    for _ in range(3):
+        f = uploaded(team["ann"], os.urandom(64), "race.bin")
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda i: send_files(team["ann"], team["chat_id"], [f["id"]], f"race {i}"),
+                                    range(2)))
+        assert sorted(r.status_code for r in answers) == [201, 400], [r.text for r in answers]
+        loser = next(r for r in answers if r.status_code == 400).json()
+        assert "file_ids" in loser["error"]["fields"]
+        winner = next(r for r in answers if r.status_code == 201).json()
+        history = ok(team["bob"]["api"].get(f"/api/chats/{team['chat_id']}/messages"))["messages"]
+        with_file = [m for m in history if any(x["id"] == f["id"] for x in m["files"])]
+        assert [m["id"] for m in with_file] == [winner["id"]]
+
+
 def test_over_the_limit_is_413_and_leaves_nothing(team, dirs):
     before = set(os.listdir(dirs["uploads"])) if os.path.isdir(dirs["uploads"]) else set()
     r = upload(team["ann"], b"x" * (LIMIT + 1), "big.bin")

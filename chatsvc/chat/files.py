@@ -40,8 +40,19 @@ _ENTRY_KEYS = ("id", "name", "size", "content_type", "sha256", "width", "height"
 
 def _offload(fn, *args):
     """Run CPU- or disk-heavy work (decoding, resizing, fsync) in gevent's thread pool, so
-    the event loop keeps serving sends meanwhile (Pillow and file I/O release the GIL)."""
-    return get_hub().threadpool.apply(fn, args)
+    the event loop keeps serving sends meanwhile (Pillow and file I/O release the GIL).
+    An exception comes back to the caller as it is (and is not logged by the pool as a
+    crash: a refused image is an answer, not a failure)."""
+    def guarded():
+        try:
+            return True, fn(*args)
+        except Exception as exc:  # re-raised below, in the calling greenlet
+            return False, exc
+
+    ok, value = get_hub().threadpool.apply(guarded)
+    if not ok:
+        raise value
+    return value
 
 
 def put_blob(ctx: ChatContext, sha256: str, path: str):

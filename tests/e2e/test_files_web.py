@@ -8,6 +8,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from tests import file_samples as samples
+from tests.helpers import wait_until
 from tests.e2e.test_conversations_web import _no_trouble, _pair
 from tests.e2e.test_workspace import Person, base_url, browser, persons  # noqa: F401 (fixtures)
 
@@ -104,3 +105,35 @@ def test_files_at_phone_width(persons, base_url):
         "e => { const r = e.getBoundingClientRect(); return [r.left, r.right]; }")
     assert left >= 0 and right <= 375, (left, right)
     _no_trouble(pa)
+
+
+def test_file_names_with_markup_render_inert(persons, base_url):
+    pa, pb, _, _, _ = _pair(base_url, persons, "quin", "rae")
+    _attach(pa, "<img src=x onerror=alert(1)>.txt", b"hello", "text/plain")
+    _attach(pa, "\"><svg onload=alert(2)>.txt", b"hello", "text/plain")
+    expect(pa.tid("attachment").and_(pa.page.locator('[data-status="ready"]'))).to_have_count(2)
+    pa.tid("send-button").click()
+    for p in (pa, pb):
+        expect(p.tid("file-link")).to_have_count(2)
+        assert p.page.locator(".message-files img, .message-files svg").count() == 0
+        assert "onerror" in p.tid("file-link").first.inner_text()
+    _no_trouble(pa, pb)
+
+
+def test_search_finds_words_inside_a_file_and_shows_it(persons, base_url):
+    import uuid
+    pa, pb, sa, _, chat = _pair(base_url, persons, "sam", "tia")
+    word = "zx" + uuid.uuid4().hex[:8]
+    _attach(pa, "budget.pdf", samples.pdf(f"the {word} figures"), "application/pdf")
+    expect(pa.tid("attachment").and_(pa.page.locator('[data-status="ready"]'))).to_have_count(1)
+    pa.tid("send-button").click()
+    expect(pa.tid("file-link")).to_have_count(1)
+
+    def found():
+        r = sa["api"].get("/api/search", params={"q": word})
+        return r.status_code == 200 and r.json()["hits"]
+    wait_until(found, 60, "the text inside the PDF to be searchable")
+    pb.tid("search-input").fill(word)
+    pb.page.keyboard.press("Enter")
+    expect(pb.tid("search-hit-files")).to_have_text("Files: budget.pdf")
+    _no_trouble(pa, pb)
