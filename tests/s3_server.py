@@ -10,6 +10,8 @@ import time
 
 import requests
 
+from tests.helpers import stop_process
+
 WEED = os.environ.get("CHATSVC_WEED", os.path.expanduser("~/.cache/chatsvc/bin/weed"))
 GRPC_OFFSET = 10000   # SeaweedFS serves gRPC on each HTTP port + 10000
 
@@ -65,13 +67,7 @@ class SeaweedS3:
         raise RuntimeError(f"SeaweedFS S3 did not answer within {timeout}s; see {self.log_path}")
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def cleanup(self):
         self.stop()

@@ -265,6 +265,9 @@ def test_ws_send_with_files_and_event_urls_per_member(team):
         url = event["message"]["files"][0]["url"]
         assert parse_qs(urlsplit(url).query)["u"] == [team["bob"]["user"]["id"]]
         assert fetch(team, url).status_code == 200
+        ok(team["ann"]["api"].patch(f"/api/messages/{ack['message']['id']}", json={"body": "now with words"}))
+        edited = bob.wait("edited")      # bob's copy of the edit: URLs signed for bob again
+        assert parse_qs(urlsplit(edited["message"]["files"][0]["url"]).query)["u"] == [team["bob"]["user"]["id"]]
         refused = ann.request({"type": "send", "chat_id": team["chat_id"], "body": "x",
                                "file_ids": [f["id"]], "client_msg_id": uuid.uuid4().hex})
         assert refused["type"] == "error" and refused["code"] == "bad_request"

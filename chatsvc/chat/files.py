@@ -160,6 +160,18 @@ def files_view(doc: dict, viewer_id: str) -> list[dict]:
     return [file_view(f, viewer_id) for f in doc.get("files") or ()]
 
 
+def publish_with_message(ctx: ChatContext, member_ids, doc: dict, event_for) -> None:
+    """Publish an event that carries the Message ``doc`` (``event_for(view)`` builds it):
+    one copy for all members, or, when the message has files, one per member, since file
+    URLs are signed for each viewer."""
+    from chatsvc.chat.views import message_view  # noqa: PLC0415 - views imports this module
+    if doc.get("files") and not doc.get("deleted"):
+        for member in member_ids:
+            ctx.publisher.publish([member], event_for(message_view(doc, member)))
+    else:
+        ctx.publisher.publish(member_ids, event_for(message_view(doc, "")))
+
+
 # ------------------------------------------------------------------------------ attach
 
 attach_op = file_store.attach_op     # the bulk operations a send adds (chat/send.py)

@@ -233,17 +233,14 @@ class MessageSender:
         if tail is not None:
             tail.append(doc)
         members = it.state.chats[doc["chat_id"]]["member_ids"]
-        if doc.get("files"):   # file URLs are signed per member
-            for member in members:
-                ctx.publisher.publish([member], {"type": "message", "message": message_view(doc, member)})
+        chat_files.publish_with_message(ctx, members, doc, lambda view: {"type": "message", "message": view})
+        if doc.get("files"):
             ctx.file_text.submit(doc)
-        else:
-            ctx.publisher.publish(members, {"type": "message", "message": message_view(doc, "")})
         if root_updated:
             root = tail.by_id.get(it.root["id"], it.root) if tail is not None else it.root
             _count_reply(root, doc["sender_id"], doc["created_at"])
-            ctx.publisher.publish(members, {"type": "thread", "chat_id": doc["chat_id"],
-                                            "root": message_view(root, "")})
+            chat_files.publish_with_message(ctx, members, root, lambda view: {
+                "type": "thread", "chat_id": doc["chat_id"], "root": view})
 
     def _resolve_retry(self, it: Outgoing, claim: dict | None) -> tuple[dict, bool]:
         """The key was used before (another process life): answer with that message."""
