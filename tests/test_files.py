@@ -350,3 +350,37 @@ def test_export_copies_attachments_by_hash(team, dirs, engine_url, index_prefix,
     assert not (bare / "files").exists()
     assert json.loads((bare / "manifest.json").read_text())["attachments"] == []
     exported(export(engine_url, index_prefix, "verify", str(bare), env=env))
+
+
+# ---------------------------------------------------------------- profile pictures
+
+def test_avatar_set_shown_replaced_and_removed(team):
+    def put(person, data, name="me.png", kind="image/png"):
+        return person["api"].put("/api/me/avatar", files={"file": (name, data, kind)})
+
+    user = ok(put(team["ann"], samples.jpeg_rotated(120, 60), "me.jpg", "image/jpeg"))
+    first = user["avatar_url"]
+    got = fetch(team, first)
+    assert got.status_code == 200 and got.headers["Content-Type"] == "image/png"
+    img = Image.open(io.BytesIO(got.content))
+    assert img.size == (256, 256) and b"secret" not in got.content
+    # everyone in the team sees it where her initials were
+    listed = ok(team["bob"]["api"].get("/api/users", params={"q": "ann"}))["users"]
+    assert [u["avatar_url"] for u in listed] == [first]
+    # refused: not an image, a bomb, an empty file, a missing part
+    bad_request(put(team["ann"], b"%PDF-1.4 no", "x.pdf", "application/pdf"), "file")
+    bad_request(put(team["ann"], samples.png_bomb(), "bomb.png"), "file")
+    bad_request(put(team["ann"], b""), "file")
+    bad_request(team["ann"]["api"].put("/api/me/avatar", files={"other": ("a.png", samples.png())}), "file")
+    # an altered link is 403; a replaced picture's old link 404; removed: null and 404
+    forbidden(fetch(team, first.replace("s=", "s=0")))
+    forbidden(fetch(team, first.replace(team["ann"]["user"]["id"], team["bob"]["user"]["id"])))
+    second = ok(put(team["ann"], samples.png(50, 80)))["avatar_url"]
+    assert second != first
+    not_found(fetch(team, first))
+    assert fetch(team, second).status_code == 200
+    assert ok(team["ann"]["api"].delete("/api/me/avatar"))["avatar_url"] is None
+    not_found(fetch(team, second))
+    assert ok(team["ann"]["api"].get("/api/me"))["avatar_url"] is None
+    assert_error(Api(team["base"]).put("/api/me/avatar", files={"file": ("a.png", samples.png())}),
+                 401, "unauthorized")

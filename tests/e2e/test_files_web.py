@@ -137,3 +137,26 @@ def test_search_finds_words_inside_a_file_and_shows_it(persons, base_url):
     pb.page.keyboard.press("Enter")
     expect(pb.tid("search-hit-files")).to_have_text("Files: budget.pdf")
     _no_trouble(pa, pb)
+
+
+_DATA_TRANSFER = """([kind, name]) => {
+  const dt = new DataTransfer();
+  dt.items.add(new File(['pasted or dropped text'], name, { type: 'text/plain' }));
+  const target = document.querySelector(kind === 'paste' ? '#composer-input' : '#composer');
+  const ev = kind === 'paste'
+    ? new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true })
+    : new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true });
+  target.dispatchEvent(ev);
+}"""
+
+
+def test_paste_and_drop_attach_files(persons, base_url):
+    pa, pb, _, _, _ = _pair(base_url, persons, "uma", "vic")
+    pa.page.evaluate(_DATA_TRANSFER, ["paste", "pasted.txt"])
+    pa.page.evaluate(_DATA_TRANSFER, ["drop", "dropped.txt"])
+    expect(pa.tid("attachment").and_(pa.page.locator('[data-status="ready"]'))).to_have_count(2)
+    pa.tid("send-button").click()
+    expect(pb.tid("file-link")).to_have_count(2)
+    expect(pb.tid("file-link").first).to_contain_text("pasted.txt")
+    expect(pb.tid("file-link").last).to_contain_text("dropped.txt")
+    _no_trouble(pa, pb)
