@@ -8,7 +8,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from tests import file_samples as samples
-from tests.helpers import wait_until
+from tests.helpers import Api, wait_until
 from tests.e2e.test_conversations_web import _no_trouble, _pair
 from tests.e2e.test_workspace import Person, base_url, browser, persons  # noqa: F401 (fixtures)
 
@@ -80,8 +80,9 @@ def test_profile_picture_replaces_initials(persons, base_url):
     pa.tid("avatar-input").set_input_files([{"name": "me.png", "mimeType": "image/png",
                                             "buffer": samples.png(300, 200, (0, 128, 0))}])
     expect(pa.tid("me").locator("img.avatar-img")).to_have_count(1)
-    user = sa["api"].get("/api/me").json()
-    got = sa["api"].get(user["avatar_url"])
+    api = Api(base_url, sa["token"])   # a fresh connection: sa's has been idle while the browser worked
+    user = api.get("/api/me").json()
+    got = api.get(user["avatar_url"])
     assert Image.open(io.BytesIO(got.content)).size == (256, 256)     # cropped square
     # the other person sees the picture where the initials were (after loading the team anew)
     pb.page.reload()
@@ -129,8 +130,10 @@ def test_search_finds_words_inside_a_file_and_shows_it(persons, base_url):
     pa.tid("send-button").click()
     expect(pa.tid("file-link")).to_have_count(1)
 
+    poller = Api(base_url, sa["token"])   # a fresh connection: sa's has been idle while the browser worked
+
     def found():
-        r = sa["api"].get("/api/search", params={"q": word})
+        r = poller.get("/api/search", params={"q": word})
         return r.status_code == 200 and r.json()["hits"]
     wait_until(found, 60, "the text inside the PDF to be searchable")
     pb.tid("search-input").fill(word)
