@@ -50,7 +50,9 @@ class FileTextJobs:
             text = "\n".join(r.text for r in results if r.text)
             status = next(s for s in _STATUS_ORDER if any(r.status == s for r in results))
             self._ctx.bulk.write([file_store.file_text_op(self._ctx.engine, doc, text, status)])
-            doc["file_text_status"] = status
+            # The in-memory copy (the chat's tail) holds the text too, as a copy loaded from
+            # the engine does: a change written as the whole document keeps it.
+            doc.update(file_text=text, file_text_status=status)
         except Exception:   # never take the server down for a file; the message stays as sent
             log.exception("text extraction failed for message %s", doc.get("id"))
 

@@ -187,8 +187,7 @@ def page(engine: Engine, chat_id: str, *, before: int | None = None, after: int 
     query = {"bool": {"filter": scope + ([{"range": {"id": bounds}}] if bounds else []),
                       "must_not": _visible_to(viewer_id) + ([] if thread_id is not None else [_THREAD_ONLY])}}
     order = "asc" if after is not None and before is None else "desc"
-    body = {"query": query, "size": limit, "sort": [{"id": order}], "track_total_hits": False,
-            "_source": {"excludes": ["file_text"]}}   # extracted text: searched, never shown
+    body = {"query": query, "size": limit, "sort": [{"id": order}], "track_total_hits": False}
     hits = engine.call("search", index=engine.messages_pattern, routing=chat_id, body=body,
                        params=_IGNORE_MISSING)["hits"]["hits"]
     return [h["_source"] for h in hits]
@@ -203,8 +202,7 @@ def tails(engine: Engine, chat_ids: list[str], size: int) -> dict[str, list[dict
         body.append({"index": engine.messages_pattern, "routing": chat_id,
                      "ignore_unavailable": True, "allow_no_indices": True})
         body.append({"query": {"term": {"chat_id": chat_id}}, "size": size,
-                     "sort": [{"id": "desc"}], "track_total_hits": False,
-                     "_source": {"excludes": ["file_text"]}})
+                     "sort": [{"id": "desc"}], "track_total_hits": False})
     responses = engine.call("msearch", body=body)["responses"]
     out = {}
     for chat_id, resp in zip(chat_ids, responses):
