@@ -76,13 +76,15 @@ def register(app: Flask):
                   "or Global Relay EML (a zip, and by SMTP with --smtp).")
     @cli_export.format_options
     @click.option("--resume", is_flag=True, help="Continue the interrupted export in --out.")
+    @click.option("--no-files", "no_files", is_flag=True,
+                  help="Leave attachments out (records still list each file's name, size and hash).")
     @click.option("--progress/--no-progress", default=None,
                   help="Progress bar on stderr (default: only when stderr is a terminal).")
     @click.option("--page-size", type=click.IntRange(1, 10000), default=10000, hidden=True)
     @click.option("--stop-after", type=click.IntRange(0), default=None, hidden=True,
                   help="Test hook: stop as if interrupted after this many messages.")
     def export(team, since, until, chats, users, query, out, fmt, resume, progress,
-               page_size, stop_after, hold, **format_options):
+               page_size, stop_after, hold, no_files=False, **format_options):
         """Export a team's history (deleted and hidden messages included) for audit.
 
         Writes the messages in chat then id order from one consistent snapshot, with
@@ -94,12 +96,14 @@ def register(app: Flask):
         """
         from chatsvc.export import ExportError, ExportOptions, run_export  # noqa: PLC0415
         from chatsvc.export.filters import Filters  # noqa: PLC0415
+        from chatsvc.blobs import make_blob_store  # noqa: PLC0415
 
         opts = ExportOptions(
             filters=Filters(team=team, since=since, until=until, chats=tuple(chats),
                             users=tuple(users), query=query, hold=hold),
             out=out, format=fmt, resume=resume, page_size=page_size, stop_after=stop_after,
-            progress=progress, format_options=cli_export.pack(fmt, format_options))
+            progress=progress, format_options=cli_export.pack(fmt, format_options),
+            files=not no_files, blobs=None if no_files else make_blob_store(app.config["CHATSVC"]))
         try:
             manifest = run_export(job_engine(app), opts)
         except ExportError as exc:

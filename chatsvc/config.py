@@ -88,6 +88,21 @@ class Config:
     retention_poll: float = _setting(60.0, _bounded(float, 0.1, 86400), "retention schedule poll, s")
     export_scheduler_seconds: float = _setting(60.0, _bounded(float, 0, 86400),
                                                "scheduled-export check interval, s (0: off)")
+    # -- files and avatars (issue 14) ----------------------------------------------------
+    max_file_bytes: int = _setting(25 << 20, _bounded(int, 1, 4 << 30), "upload size limit, bytes")
+    blob_dir: str = _setting("var/blobs", str, "local blob store folder (content-addressed)")
+    upload_dir: str = _setting("var/uploads", str, "staging folder of uploads in progress")
+    blob_s3_endpoint: str = _setting("", str, "S3-compatible endpoint URL (set: blobs go there)")
+    blob_s3_bucket: str = _setting("chatsvc-files", str, "S3 bucket of the blobs")
+    blob_s3_key: str = _setting("", str, "S3 access key id")
+    blob_s3_secret: str = _setting("", str, "S3 secret access key")
+    blob_s3_region: str = _setting("us-east-1", str, "S3 region")
+    file_url_ttl: float = _setting(3600.0, _bounded(float, 1, 7 * 86400), "signed file URL lifetime, s")
+    image_max_pixels: int = _setting(50_000_000, _bounded(int, 1000, 1 << 31), "largest image accepted, pixels")
+    extract_seconds: float = _setting(20.0, _bounded(float, 0.1, 600), "text extraction time budget per file, s")
+    extract_chars: int = _setting(200_000, _bounded(int, 1000, 10_000_000), "extracted text kept per file, chars")
+    extract_memory_mb: int = _setting(512, _bounded(int, 64, 16384), "text extraction memory budget, MiB")
+    # -- end files and avatars -----------------------------------------------------------
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "Config":

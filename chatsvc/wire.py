@@ -27,6 +27,17 @@ class Body(fields.String):
         return text
 
 
+class OptionalBody(fields.String):
+    """Message text that may be empty (a message with files): trimmed, at most
+    BODY_CEILING_CHARS; whether empty is allowed is the send path's rule."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if len(text) > BODY_CEILING_CHARS:
+            raise ValidationError(f"must be at most {BODY_CEILING_CHARS} characters")
+        return text
+
+
 class Id(fields.String):
     """A 64-bit id sent as a decimal string (numbers are accepted too); loads as a string."""
 

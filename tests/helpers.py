@@ -3,6 +3,7 @@ send, history), error assertions, one polling loop, and a WebSocket that keeps i
 and lets a test wait for them; for in-process tests, a recording publisher and a team."""
 import json
 import struct
+import subprocess
 import time
 import uuid
 
@@ -190,6 +191,17 @@ def ws_refused(ws: "WS", frame, code="bad_request", field=None) -> dict:
 
 
 # ---------------------------------------------------------------------------- waiting
+
+def stop_process(proc, timeout: float = 15):
+    """Terminate a child process the tests started, killing it if it does not go in time."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
 
 def wait_until(predicate, timeout: float, what, poll: float = 0.1):
     """Call ``predicate`` until it returns something true, and return that; fail with

@@ -4,7 +4,7 @@ import pytest
 
 from tests.helpers import assert_error, make_team, unique
 
-USER_KEYS = {"id", "team_id", "username", "display_name", "avatar_color"}
+USER_KEYS = {"id", "team_id", "username", "display_name", "avatar_color", "avatar_url"}
 
 
 # -- teams ---------------------------------------------------------------------------------

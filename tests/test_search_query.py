@@ -12,7 +12,8 @@ from chatsvc.chat.state import TeamState
 from chatsvc.errors import BadRequest
 from chatsvc.store.search import highlight_clause, message_query
 
-TEXT_FIELDS = ["body", "body.exact", "body.code", "body.parts^0.3"]
+TEXT_FIELDS = ["body", "body.exact", "body.code", "body.parts^0.3",
+               "file_names", "file_names.exact", "file_names.code", "file_text^0.5", "file_text.exact^0.5"]
 
 
 def bad(text: str) -> BadRequest:
@@ -189,11 +190,11 @@ def test_has_link():
     assert parse_query("HAS:Link") == SearchQuery(has_link=True)
 
 
-@pytest.mark.parametrize("text, op", [("has:file", "has:file"), ("has:image", "has:image"),
-                                      ("-has:file", "has:file"), ("HAS:Image", "has:image")])
-def test_file_operators_are_not_available_yet(text, op):
-    err = bad(f"deploy {text}")
-    assert op in err.message and "not available" in err.message
+def test_file_operators():
+    assert parse_query("has:file") == SearchQuery(has_file=True)
+    assert parse_query("HAS:Image") == SearchQuery(has_image=True)
+    assert parse_query("-has:file").excluded_flags == ("has_file",)
+    assert "has:image" in bad("has:images").message
 
 
 @pytest.mark.parametrize("text", ["x" * MAX_QUERY_CHARS, "the a of", "- -", "​", "🎉", "*" * 3 + "ab"])

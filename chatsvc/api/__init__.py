@@ -9,10 +9,12 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException
 
 from chatsvc.api import accounts, admin, chats, contacts, health, messages, openapi, search
+from chatsvc.api import files as files_api   # files and avatars (issue 14)
 from chatsvc.errors import ChatError
 
 log = logging.getLogger(__name__)
-BLUEPRINTS = [health.bp, openapi.bp, accounts.bp, contacts.bp, chats.bp, messages.bp, search.bp, admin.bp]
+BLUEPRINTS = [health.bp, openapi.bp, accounts.bp, contacts.bp, chats.bp, messages.bp, search.bp, admin.bp,
+              files_api.bp]
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "bad_request", 409: "conflict", 413: "too_large", 415: "bad_request",
                429: "rate_limited", 503: "unavailable"}

@@ -52,7 +52,8 @@ def history(chat_id):
 def send(chat_id):
     data = load_json(s.SendIn())
     message, created = chat_send.send_message(ctx(), me(), chat_id, data["body"], data["client_msg_id"],
-                                              parse_id(data["thread_id"]), data["also_in_chat"])
+                                              parse_id(data["thread_id"]), data["also_in_chat"],
+                                              data["file_ids"])
     return message, 201 if created else 200
 
 

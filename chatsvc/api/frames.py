@@ -51,7 +51,7 @@ class DeleteFrame(s.DeleteQuery):
 # -- handlers: (ctx, user, data) -> answer frame --------------------------------------
 def _send(ctx, user, data):
     message, _ = send.send_message(ctx, user, data["chat_id"], data["body"], data["client_msg_id"],
-                                   parse_id(data["thread_id"]), data["also_in_chat"])
+                                   parse_id(data["thread_id"]), data["also_in_chat"], data["file_ids"])
     return {"type": "ack", "client_msg_id": data["client_msg_id"], "message": message}
 
 

@@ -3,9 +3,9 @@
 Request schemas validate and load; response schemas document the shapes for OpenAPI
 (responses are built by chat/views.py and returned as they are).
 """
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from chatsvc.wire import Body, Id, StrictBoolean, client_msg_id, username
+from chatsvc.wire import Body, Id, OptionalBody, StrictBoolean, client_msg_id, username
 
 
 class Request(Schema):
@@ -59,10 +59,22 @@ class HistoryQuery(Request):
 
 
 class SendIn(Request):
-    body = Body(required=True)
+    """``body`` may be empty (or absent) only when ``file_ids`` names files (chat/send.py)."""
+    body = OptionalBody()
     client_msg_id = client_msg_id()
     thread_id = Id(load_default=None, allow_none=True)
     also_in_chat = StrictBoolean(load_default=False)
+    file_ids = fields.List(Id(), load_default=list, validate=validate.Length(0, 10))
+
+    @validates_schema(skip_on_field_errors=False)
+    def _body_or_files(self, data, **kwargs):
+        if "body" not in data and not data.get("file_ids"):
+            raise ValidationError("Missing data for required field.", "body")
+
+    @post_load
+    def _empty_body(self, data, **kwargs):
+        data.setdefault("body", "")
+        return data
 
 
 class SettingsIn(Request):
@@ -150,6 +162,7 @@ class UserOut(Schema):
     username = fields.String()
     display_name = fields.String()
     avatar_color = fields.String()
+    avatar_url = fields.String(allow_none=True)
 
 
 class TeamOut(Schema):
@@ -193,6 +206,37 @@ class ReactionOut(Schema):
     user_ids = fields.List(fields.String())
 
 
+# -- files and avatars (issue 14) ------------------------------------------------------
+class FileOut(Schema):
+    id = fields.String()
+    name = fields.String()
+    size = fields.Integer()
+    content_type = fields.String()
+    sha256 = fields.String()
+    width = fields.Integer(metadata={"description": "raster images only: as displayed"})
+    height = fields.Integer()
+    animated = fields.Boolean()
+    url = fields.String(allow_none=True, metadata={"description": "signed for the caller, short-lived"})
+    thumbnail_url = fields.String(allow_none=True)
+    thumbnail_width = fields.Integer()
+    thumbnail_height = fields.Integer()
+
+
+class UploadOut(Schema):
+    file = fields.Nested(FileOut)
+
+
+class DownloadQuery(Request):
+    u = fields.String(required=True)
+    e = fields.String(required=True)
+    s = fields.String(required=True)
+
+
+class AvatarQuery(Request):
+    s = fields.String(required=True)
+# -- end files and avatars -----------------------------------------------------------
+
+
 class MessageOut(Schema):
     id = fields.String()
     chat_id = fields.String()
@@ -210,7 +254,9 @@ class MessageOut(Schema):
     reply_user_ids = fields.List(fields.String())
     reactions = fields.List(fields.Nested(ReactionOut))
     mentions = fields.List(fields.String())
-    files = fields.List(fields.Dict())
+    files = fields.List(fields.Nested(FileOut))
+
+
 
 
 class ChatOut(Schema):

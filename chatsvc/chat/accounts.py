@@ -12,6 +12,7 @@ from chatsvc.chat.context import ChatContext
 from chatsvc.chat.state import TeamState
 from chatsvc.errors import Conflict, Forbidden, Unauthorized
 from chatsvc.ids import now_iso
+from chatsvc.chat import file_urls
 from chatsvc.store import accounts as account_store
 from chatsvc.store.accounts import team_key, username_key
 
@@ -44,7 +45,10 @@ def token_hash(ctx: ChatContext, token: str) -> str:
 
 
 def public_user(user: dict) -> dict:
-    return {k: user[k] for k in ("id", "team_id", "username", "display_name", "avatar_color")}
+    view = {k: user[k] for k in ("id", "team_id", "username", "display_name", "avatar_color")}
+    sha = user.get("avatar_sha256")
+    view["avatar_url"] = file_urls.avatar_url(user["team_id"], user["id"], sha) if sha else None
+    return view
 
 
 def avatar_color(username: str) -> str:

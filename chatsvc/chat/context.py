@@ -7,6 +7,8 @@ from chatsvc.chat.state import TeamStates
 from chatsvc.ids import SnowflakeGenerator
 from chatsvc.ratelimit import TokenBucket
 from chatsvc.store import BulkWriter, Engine
+from chatsvc.blobs import make_blob_store
+from chatsvc.chat import file_urls
 
 
 class ChatContext:
@@ -22,6 +24,11 @@ class ChatContext:
         self.typing_seen: dict[tuple, float] = {}       # (user, chat) -> last typing event
         self.message_writes = MessageWrites()   # writes under way per message (chat/message_writes.py)
         self.sender = MessageSender(self)
+        # files and avatars (issue 14): the blob store, signed URLs, text extraction jobs
+        self.blobs = make_blob_store(config)
+        file_urls.configure(config.secret, config.file_url_ttl)
+        from chatsvc.chat.file_text import FileTextJobs  # noqa: PLC0415
+        self.file_text = FileTextJobs(self)
 
     def new_id(self) -> str:
         return str(self.ids.next_id())

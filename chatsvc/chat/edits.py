@@ -1,4 +1,5 @@
 """Editing a message: its sender replaces the text; the stored record keeps every version."""
+from chatsvc.chat.files import publish_with_message
 from chatsvc.chat.context import ChatContext
 from chatsvc.chat.links import has_link
 from chatsvc.chat.lookup import message_for_member
@@ -41,6 +42,6 @@ def edit_message(ctx: ChatContext, me: dict, message_id: int, body: str) -> dict
         applied = result
     finally:
         ctx.message_writes.end(doc, applied)
-    view = message_view(doc, me["id"])
-    ctx.publisher.publish(chat["member_ids"], {"type": "edited", "chat_id": chat["id"], "message": view})
-    return view
+    publish_with_message(ctx, chat["member_ids"], doc,
+                         lambda view: {"type": "edited", "chat_id": chat["id"], "message": view})
+    return message_view(doc, me["id"])

@@ -112,6 +112,7 @@ def _present(state, hit, viewer_id: str) -> dict | None:
 # Negated has:/is: flags of the query language, as the store's MessageQuery names them
 # (-is:mine is an excluded sender instead).
 _EXCLUDED_FLAGS = {"has_like": "has_like", "has_reaction": "has_reaction", "has_link": "has_link",
+                   "has_file": "has_file", "has_image": "has_image",
                    "is_thread": "thread", "is_edited": "edited", "is_mentioned": "mentioned"}
 
 
@@ -185,6 +186,7 @@ def resolve(parsed: SearchQuery, state, viewer_id: str, *, by_score: bool,
         sender_ids=None if sender_ids is None else tuple(sender_ids), mine=parsed.is_mine,
         mentioned=parsed.is_mentioned, has_like=parsed.has_like, has_reaction=parsed.has_reaction,
         thread=parsed.is_thread, edited=parsed.is_edited, has_link=parsed.has_link,
+        has_file=parsed.has_file, has_image=parsed.has_image,
         excluded_sender_ids=tuple(excluded_senders),
         excluded_flags=tuple(_EXCLUDED_FLAGS[f] for f in parsed.excluded_flags if f in _EXCLUDED_FLAGS),
         excluded_ranges=parsed.excluded_ranges, created_from=lower, created_until=upper,

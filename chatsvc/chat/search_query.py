@@ -8,7 +8,7 @@ Syntax (terms combine with AND, separated by whitespace):
   word  word*  "exact phrase"  -word  -word*  -"phrase"
   from:<username>|me  in:<chat_id>|<chat title>|"<chat title>"|@<username>  with:<username>
   before:YYYY-MM-DD  after:YYYY-MM-DD  on:YYYY-MM-DD  during:YYYY-MM|YYYY
-  has:like|reaction|link (has:file|image: not available yet)  is:mine|mentioned|thread|edited
+  has:like|reaction|link|file|image  is:mine|mentioned|thread|edited
   and any operator negated with a leading '-' (``-from:bob``, ``-in:"release v2"``).
 Only the known operator names (any case) followed by ':' are operators; every other token,
 ``https://x.org/a``, ``12:30``, ``HTTP/2``, ``--force``, is a plain word kept intact.
@@ -38,11 +38,12 @@ QUOTED_OPERATOR_RE = re.compile(r"(-?)([A-Za-z]+):[\"\u201c\u201d]")
 DATE_OPERATORS = ("before", "after", "on", "during")
 
 # The values of has: and is: (any case), and the SearchQuery flag each sets.
-FLAGS = {"has": {"like": "has_like", "reaction": "has_reaction", "link": "has_link"},
+FLAGS = {"has": {"like": "has_like", "reaction": "has_reaction", "link": "has_link",
+                 "file": "has_file", "image": "has_image"},
          "is": {"mine": "is_mine", "mentioned": "is_mentioned", "thread": "is_thread",
                 "edited": "is_edited"}}
 # Accepted by the language, answered 400 until the feature exists (PROTOCOL.md "Search").
-NOT_YET = {"has": {"file": "files", "image": "images"}}
+NOT_YET: dict = {}
 
 DateRange = tuple  # (lower inclusive | None, upper exclusive | None), UTC days
 
@@ -79,6 +80,8 @@ class SearchQuery:
     is_mine: bool = False
     has_reaction: bool = False
     has_link: bool = False
+    has_file: bool = False
+    has_image: bool = False
     is_mentioned: bool = False
     is_thread: bool = False
     is_edited: bool = False
@@ -360,7 +363,7 @@ def parse_query(text: str) -> SearchQuery:
     an empty query, more than 1,000 characters or 50 terms, an unclosed quote or empty
     phrase, a lone '-', a lone '*' or a prefix shorter than 2 characters, a bad username
     (from:/with:), a bad in: value, a bad date (before:/after:/on:/during:), a value has: or
-    is: does not take (see FLAGS; has:file and has:image are not available yet), and date
+    is: does not take (see FLAGS), and date
     operators leaving an empty range. Any operator may be negated with '-'.
     Repeated before:/after: keep the tightest day; repeated on: must agree; repeated
     during: intersect. ``-word`` excludes; ``--word`` (a CLI flag, say) is a plain word.

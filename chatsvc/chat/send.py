@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from gevent.event import AsyncResult
 
+from chatsvc.chat import files as chat_files
 from chatsvc.chat.links import has_link
 from chatsvc.chat.lookup import find_message, message_for_member
 from chatsvc.chat.mentions import mentioned_ids
@@ -35,28 +36,56 @@ SEEN_KEYS = 500_000  # idempotency keys remembered in process (~100 MB at most)
 
 
 def send_message(ctx: ChatContext, me: dict, chat_id: str, body: str, client_msg_id: str,
-                 thread_id: int | None = None, also_in_chat: bool = False) -> tuple[dict, bool]:
+                 thread_id: int | None = None, also_in_chat: bool = False,
+                 file_ids: list[str] = ()) -> tuple[dict, bool]:
     """(Message, created): created is False for a retry of an earlier client_msg_id.
     ``body`` arrives trimmed and non-empty (chatsvc.wire.Body); its length limit is the
     deployment's (CHATSVC_MAX_BODY_CHARS). With ``thread_id`` the message is a reply in
     that message's thread (a reply to a reply joins its root's thread); ``also_in_chat``
-    shows it in the chat's flow as well."""
-    check_body(ctx, body)
+    shows it in the chat's flow as well. ``file_ids``: the sender's own unattached uploads
+    (chat/files.py); with files the body may be empty."""
+    check_body(ctx, body, bool(file_ids))
     _check_send_rate(ctx, me)
     state = ctx.teams.get(me["team_id"])
     chat = state.chat_for_member(chat_id, me["id"])
     ctx.teams.tail(state, chat_id)  # loaded first, so the new message joins it
     root = None if thread_id is None else thread_root(ctx, state, chat, me, thread_id)
+    try:
+        files = chat_files.attachments(ctx, me, list(file_ids))
+    except chat_files.AlreadyAttached as exc:   # maybe this very send, retried
+        return _retried_with_files(ctx, state, me, client_msg_id, exc)
     mentions = mentioned_ids(body, chat, state.by_username, me["id"])
-    doc, created = ctx.sender.send(state, chat, me, body, client_msg_id, root, also_in_chat, mentions)
+    doc, created = ctx.sender.send(state, chat, me, body, client_msg_id, root, also_in_chat, mentions,
+                                   files)
     if doc["chat_id"] != chat_id:
         raise BadRequest("this client_msg_id was already used in another chat",
                          {"client_msg_id": ["already used in another chat"]})
-    return message_view(doc, ""), created
+    return _sender_view(doc, me), created
 
 
-def check_body(ctx: ChatContext, body: str):
-    """BadRequest naming ``body`` when it is longer than the deployment allows."""
+def _sender_view(doc: dict, me: dict) -> dict:
+    """The Message for its sender (file URLs signed for her)."""
+    view = message_view(doc, "")
+    if doc.get("files"):
+        view["files"] = chat_files.files_view(doc, me["id"])
+    return view
+
+
+def _retried_with_files(ctx: ChatContext, state, me: dict, client_msg_id: str,
+                        exc: chat_files.AlreadyAttached) -> tuple[dict, bool]:
+    """A send whose files are already attached: the same message if this sender sent it
+    with this client_msg_id (an idempotent retry), else the 400 it is."""
+    doc = find_message(ctx, state, exc.message_id, exc.chat_id)
+    if doc is not None and doc["sender_id"] == me["id"] and doc["client_msg_id"] == client_msg_id:
+        return _sender_view(doc, me), False
+    raise exc.error
+
+
+def check_body(ctx: ChatContext, body: str, has_files: bool = False):
+    """BadRequest naming ``body`` when it is longer than the deployment allows, or empty
+    on a message without files."""
+    if not body and not has_files:
+        raise BadRequest("invalid request", {"body": ["must not be empty or only whitespace"]})
     limit = ctx.config.max_body_chars
     if len(body) > limit:
         raise BadRequest("invalid request", {"body": [f"must be at most {limit} characters"]})
@@ -93,6 +122,7 @@ class Outgoing:
     doc: dict
     key: str
     root: dict | None = None   # the thread root a reply updates
+    files: list = ()           # the attached files' entries (chat/files.py)
 
 
 class MessageSender:
@@ -107,7 +137,7 @@ class MessageSender:
 
     def send(self, state, chat: dict, sender: dict, body: str, client_msg_id: str,
              root: dict | None = None, also_in_chat: bool = False,
-             mentions: list[str] = ()) -> tuple[dict, bool]:
+             mentions: list[str] = (), files: list[dict] = ()) -> tuple[dict, bool]:
         """(stored message doc, created). Blocks until the engine has it. ``root``: the
         thread root this message replies to (its summary is updated in the same bulk)."""
         key = message_store.idempotency_key(sender["id"], client_msg_id)
@@ -131,7 +161,8 @@ class MessageSender:
                 doc.update(thread_id=root["id"], also_in_chat=bool(also_in_chat))
             if mentions:
                 doc["mentions"] = list(mentions)
-            result = self._store(Outgoing(state, chat, doc, key, root))
+            doc.update(chat_files.message_fields(list(files)))
+            result = self._store(Outgoing(state, chat, doc, key, root, list(files)))
             done.set(result)
             return result
         except BaseException as exc:
@@ -183,20 +214,23 @@ class MessageSender:
                message_store.write_op(engine, doc)]
         if root_op is not None:
             ops.append(root_op)
+        n_head = len(ops)   # then one attachment claim per file (chat/files.py)
+        ops += [chat_files.attach_op(engine, f["id"], doc) for f in it.files]
 
         def on_stored(results):   # in the writer's greenlet, in id order
-            if results[0].ok and results[1].ok:
+            if results[0].ok and results[1].ok and all(r.ok for r in results[n_head:]):
                 message_store.remember_version(doc, results[1].seq_no, results[1].primary_term)
-                self._publish(it, root_updated=len(results) > 2 and results[2].ok)
+                self._publish(it, root_updated=n_head > 2 and results[2].ok)
 
         try:
-            claim, write, *root_update = ctx.bulk.write(ops, on_stored)
+            results = ctx.bulk.write(ops, on_stored)
         except Unavailable:
             if len(self._uncertain) > SEEN_KEYS:
                 self._uncertain.clear()
             self._uncertain.add(it.key)
             raise
-        if claim.ok and write.ok:
+        (claim, write, *root_update), attached = results[:n_head], results[n_head:]
+        if claim.ok and write.ok and all(a.ok for a in attached):
             if root_update and root_update[0].conflict:   # the root changed outside its copy
                 root_update = [self._count_reply_again(it)]
             if root_update and root_update[0].ok:
@@ -207,8 +241,12 @@ class MessageSender:
             undo.append(message_store.unreplied_op(engine, it.root))
         if not claim.conflict and claim.ok:   # free the key, so the client's retry can store it
             undo.append(message_store.release_idempotency_op(engine, it.key))
+        undo += [chat_files.release_op(engine, f["id"]) for f, a in zip(it.files, attached) if a.ok]
         if undo:
             ctx.bulk.write(undo)
+        if claim.ok and any(a.conflict for a in attached):   # another send attached one first
+            raise BadRequest("file_ids: a file is already attached to a message",
+                             {"file_ids": ["already attached to a message"]})
         if not claim.conflict:
             raise Unavailable("the message could not be stored; retry later")
         claims = message_store.lookup_idempotency(engine, [it.key])
@@ -232,7 +270,9 @@ class MessageSender:
         if tail is not None:
             tail.append(doc)
         members = it.state.chats[doc["chat_id"]]["member_ids"]
-        ctx.publisher.publish(members, {"type": "message", "message": message_view(doc, "")})
+        chat_files.publish_with_message(ctx, members, doc, lambda view: {"type": "message", "message": view})
+        if doc.get("files"):
+            ctx.file_text.submit(doc)
         if root_updated:
             self._publish_root(it)
 
@@ -242,8 +282,8 @@ class MessageSender:
         tail = it.state.tails.get(doc["chat_id"])
         root = tail.by_id.get(it.root["id"], it.root) if tail is not None else it.root
         _count_reply(root, doc["sender_id"], doc["created_at"])
-        self._ctx.publisher.publish(it.state.chats[doc["chat_id"]]["member_ids"],
-                                    {"type": "thread", "chat_id": doc["chat_id"], "root": message_view(root, "")})
+        chat_files.publish_with_message(self._ctx, it.state.chats[doc["chat_id"]]["member_ids"], root,
+                                        lambda view: {"type": "thread", "chat_id": doc["chat_id"], "root": view})
 
     def _resolve_retry(self, it: Outgoing, claim: dict | None) -> tuple[dict, bool]:
         """The key was used before (another process life): answer with that message."""

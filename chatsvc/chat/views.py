@@ -1,4 +1,5 @@
 """How stored documents look to one viewer (PROTOCOL.md's Message and Chat objects)."""
+from chatsvc.chat.files import files_view
 from chatsvc.chat.state import TeamState, Tail
 
 
@@ -43,7 +44,7 @@ def message_view(doc: dict, viewer_id: str) -> dict | None:
         "reply_user_ids": list(doc.get("reply_user_ids", ())),
         "reactions": [] if deleted else reactions_view(doc),
         "mentions": list(doc.get("mentions", ())),
-        "files": [],
+        "files": files_view(doc, viewer_id),
     }
 
 

@@ -32,9 +32,9 @@ written, UpdatedDateTimeUTC when it was replaced) before the message itself (Edi
 UpdatedDateTimeUTC = edited_at). A message deleted for everyone is kept with its original
 text and UpdatedType Deleted (UpdatedDateTimeUTC = deleted_at, DeletedBy = who).
 
-Files: chatsvc messages carry no files yet. A record's ``files`` ([{name, path, size,
-created_at}], when the enricher gives one) become FileTransferStarted/FileTransferEnded
-pairs after the message; today the list is always empty.
+Files: a record's ``files`` ([{name, path, size, sha256, ...}]; ``path`` is
+``files/<sha256>`` in the export folder, null with --no-files: export/attachments.py)
+become FileTransferStarted/FileTransferEnded pairs after the message.
 
 Resumable like the HTML transcripts: the file is append-only; a resumed run reopens it and
 continues inside the chat it was in.
@@ -143,7 +143,7 @@ class ActianceWriter(Writer):
                 + "".join(_el("LoginName", self._login(p)) for p in x["users"]) + "</Reaction>"
                 for x in r["reactions"]) + "</Reactions>")
         out.append(f"{head}{_el('Content', r['body'])}{''.join(extra)}</Message>\n")
-        for f in r.get("files") or ():   # none yet: messages have no files (see the module doc)
+        for f in r.get("files") or ():   # see the module doc
             at = iso_s(f.get("created_at")) or sent_ms // 1000
             name, path = _el("UserFileName", f.get("name")), _el("FileName", f.get("path") or f.get("name"))
             out.append(f"    <FileTransferStarted>{_el('LoginName', login)}{_el('DateTimeUTC', at)}"

@@ -14,8 +14,8 @@ An e-mail (the shape Global Relay takes, as Mattermost's export writes it):
         earlier version), deletion for everyone (kept, and marked: Mattermost drops deleted
         messages from Global Relay, chatsvc does not), hides, thread, likes, reactions
       text/html; charset=utf-8 (quoted-printable): the same as a page, every text escaped
-    the files of its messages as attachments (none yet: chatsvc messages carry no files;
-      a record's ``files`` would be attached here)
+    the files of its messages are named in its text (with their path under files/ of the
+      export, where export/attachments.py copies them), not embedded
 
 Message text goes through quoted-printable byte for byte (line ends included), so the parts
 decode to exactly what was written. A chat's messages are split into batches so that no
@@ -205,7 +205,7 @@ class GlobalRelayWriter(Writer):
             out.write(f"\r\n--{alt}\r\n{part.format('html')}".encode())
             self._copy(self._name(self.batch, "html"), out)
             out.write(_qp("</body></html>\r\n") + f"\r\n--{alt}--\r\n".encode())
-            # attachments: the files of the batch's messages would go here (none yet)
+            # attachments are not embedded: they are in files/ of the export (export/attachments.py)
             out.write(f"\r\n--{mixed}--\r\n".encode())
         self.done[self._name(self.batch, "eml")] = os.path.getsize(self.path(self._name(self.batch, "eml")))
         self.open = False
@@ -234,8 +234,8 @@ class GlobalRelayWriter(Writer):
             notes.append("liked by " + ", ".join(_who(p) for p in r["liked_by"]))
         for x in r["reactions"]:
             notes.append(f"reaction {x['emoji']} by " + ", ".join(_who(p) for p in x["users"]))
-        for f in r.get("files") or ():   # none yet
-            notes.append(f"file {f.get('name')} (attached)")
+        for f in r.get("files") or ():
+            notes.append(f"file {f.get('name')} ({f.get('path') or 'not exported'})")
         text = [f"[{r['created_at']}] {who} #{r['id']}:\r\n", r["body"], "\r\n"]
         page = [f'<div class="msg{" deleted" if r["deleted"] else ""}" id="m{E(r["id"])}"><p><time>'
                 f"{E(r['created_at'] or '')}</time> <b>{E(who)}</b> #{E(r['id'])}</p>"

@@ -11,6 +11,7 @@ import json
 from bisect import bisect_left
 from json.encoder import encode_basestring as _js   # the C encoder of ensure_ascii=False
 
+from chatsvc.export.attachments import record_files
 from chatsvc.export.errors import unknown_team
 from chatsvc.ids import parse_id
 from chatsvc.store import accounts as account_store
@@ -204,6 +205,7 @@ class Enricher:
             "liked_by": [self._person(uid) for uid in doc.get("liked_by") or ()],
             "read_by": self._read_by(mid)[0],
             **self._conversation(doc),
+            **({"files": record_files(doc, self.with_files)} if doc.get("files") else {}),
         }
 
     def _conversation(self, doc: dict) -> dict:
@@ -265,4 +267,11 @@ class Enricher:
             ',"body":', _js(body or ""), deleted,
             ',"hidden_by":[', hidden or "", ']',
             ',"liked_by":[', ",".join(map(frag, likes)) if likes else "", ']',
-            ',"read_by":', readers, self._conversation_json(doc), "}\n"))
+            ',"read_by":', readers, self._conversation_json(doc), self._files_json(doc), "}\n"))
+
+    with_files = True   # attachments copied (paths given) unless the export says --no-files
+
+    def _files_json(self, doc: dict) -> str:
+        if not doc.get("files"):
+            return ""
+        return ',"files":' + _dumps(record_files(doc, self.with_files))

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from chatsvc.errors import Unavailable
+from chatsvc.export.attachments import AttachmentCopier
 from chatsvc.export import filters as filter_mod
 from chatsvc.export.errors import bad_filter, engine_down, interrupted, output_error
 from chatsvc.export.records import Enricher, TeamContext
@@ -52,6 +53,8 @@ class ExportOptions:
     log: object = field(default=None)  # callable(str) for notes on stderr
     format_options: dict = field(default_factory=dict)  # a format's own (formats.py)
     key_file: str | None = None        # the signing key (default: signing.key_path())
+    files: bool = True                 # copy attachments into files/ (False: --no-files)
+    blobs: object = None               # the blob store (default: the configured one)
 
     def note(self, text: str):
         (self.log or (lambda t: print(t, file=sys.stderr, flush=True)))(text)
@@ -234,6 +237,8 @@ class _Run:
         counts = st["counts"]
         writer = writer_cls(self.out, team, counts, meta)
         enricher = Enricher(team)
+        enricher.with_files = self.opts.files
+        copier = self._copier()
         total = st["snapshot"]["messages"]
         limit = None
         if self.opts.stop_after is not None:
@@ -246,6 +251,7 @@ class _Run:
             writer.begin(resume)
             fast = hasattr(writer, "write_lines")
             for docs in pages.pages(limit):
+                copier.copy_page(docs)   # before the records that point at them
                 _count(counts, docs)   # first: a transcript's footer, written on the next chat, shows it
                 if fast:
                     writer.write_lines("".join([enricher.jsonl(d) for d in docs]))
@@ -272,6 +278,14 @@ class _Run:
             writer.close()
             if bar is not None:
                 bar.close()
+
+    def _copier(self) -> AttachmentCopier:
+        blobs = self.opts.blobs
+        if blobs is None and self.opts.files:
+            from chatsvc.blobs import make_blob_store  # noqa: PLC0415
+            from chatsvc.config import Config  # noqa: PLC0415
+            blobs = self.opts.blobs = make_blob_store(Config.from_env(os.environ))
+        return AttachmentCopier(self.out, blobs, self.opts.files)
 
     def _progress(self, total, initial):
         show = self.opts.progress if self.opts.progress is not None else sys.stderr.isatty()
@@ -305,6 +319,7 @@ class _Run:
             "totals": {"messages": st["written"], "chats": len(per_chat)},
             "chats": per_chat,
             "files": files,
+            "attachments": self._copier().manifest_entries(),
             **({"delivery": self.delivery} if getattr(self, "delivery", None) else {}),
         }
 

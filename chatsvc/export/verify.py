@@ -167,7 +167,11 @@ def verify(folder: str, public_key_file: str | None = None) -> Report:
         for what in ("lines", "records", "emails"):
             if what in want and got.get(what) != want[what]:
                 report.problems.append(f"{name}: {got.get(what)} {what}, manifest says {want[what]}")
+    attachments = {f["name"]: f for f in manifest.get("attachments", [])}
+    _check_attachments(folder, attachments, report)
     for name in sorted(os.listdir(folder)):
+        if name == "files" and os.path.isdir(os.path.join(folder, name)):
+            continue   # checked by _check_attachments
         if name not in listed and name not in (signing.MANIFEST, signing.SIGNATURE):
             report.problems.append(f"{name}: not in the manifest")
 
@@ -186,6 +190,23 @@ def verify(folder: str, public_key_file: str | None = None) -> Report:
     else:
         report.notes.append(f"{len(listed)} files, {total} messages: as the manifest says")
     return report
+
+
+def _check_attachments(folder: str, attachments: dict, report: Report):
+    """Every attachment the manifest lists is in files/ with its hash and size, and
+    files/ holds nothing else."""
+    for name, want in sorted(attachments.items()):
+        path = os.path.join(folder, name)
+        if not os.path.isfile(path):
+            report.problems.append(f"{name}: missing")
+            continue
+        sha, size, _, _ = _scan(path, ())
+        if sha != want.get("sha256") or size != want.get("bytes"):
+            report.problems.append(f"{name}: content differs from the manifest")
+    extra = os.path.join(folder, "files")
+    for name in sorted(os.listdir(extra)) if os.path.isdir(extra) else ():
+        if f"files/{name}" not in attachments:
+            report.problems.append(f"files/{name}: not in the manifest")
 
 
 def format_report(report: Report) -> str:

@@ -21,14 +21,16 @@ from datetime import date, datetime, time, timezone
 from chatsvc.store.engine import Engine
 
 # Compliance fields never leave the engine through search.
-_SOURCE_EXCLUDES = ["deleted_body", "hidden_log", "deleted_by", "deleted_at", "versions"]
+_SOURCE_EXCLUDES = ["deleted_body", "hidden_log", "deleted_by", "deleted_at", "versions", "file_text"]
 _PARAMS = {"ignore_unavailable": "true", "allow_no_indices": "true"}
 MAX_ROUTING_CHATS = 100   # beyond this, ask every shard rather than build a long routing list
 
 
 # stemmed, unstemmed, code-ish tokens whole, and the parts of code-ish tokens (github of
 # github.com/x, app of app.py, snake of snake_case): a part weighs less than a whole form.
-TEXT_FIELDS = ["body", "body.exact", "body.code", "body.parts^0.3"]
+TEXT_FIELDS = ["body", "body.exact", "body.code", "body.parts^0.3",
+               # the names of a message's files and the text inside them (issue 14)
+               "file_names", "file_names.exact", "file_names.code", "file_text^0.5", "file_text.exact^0.5"]
 PHRASE_FIELD = "body.exact"
 PREFIX_FIELD = "body.exact"
 CJK_FIELD = "body.cjk"   # bigrams of Han, Hiragana, Katakana and Hangul (cjk_bigram)
@@ -91,6 +93,8 @@ class MessageQuery:
     thread: bool = False
     edited: bool = False
     has_link: bool = False
+    has_file: bool = False     # has:file / has:image: it carries files / a raster image
+    has_image: bool = False
     excluded_sender_ids: tuple[str, ...] = ()
     excluded_flags: tuple[str, ...] = ()
     excluded_ranges: tuple[tuple[date | None, date | None], ...] = ()
@@ -123,7 +127,7 @@ def link_clause() -> dict:
 
 
 def flag_clauses(*, has_like=False, has_reaction=False, thread=False, edited=False,
-                 has_link=False) -> list:
+                 has_link=False, has_file=False, has_image=False) -> list:
     """Filters for has:like, has:reaction, is:thread, is:edited, has:link (shared with the export)."""
     out = []
     if has_like:
@@ -140,6 +144,10 @@ def flag_clauses(*, has_like=False, has_reaction=False, thread=False, edited=Fal
         out.append({"exists": {"field": "edited_at"}})
     if has_link:
         out.append(link_clause())
+    if has_file:
+        out.append({"term": {"has_file": True}})
+    if has_image:
+        out.append({"term": {"has_image": True}})
     return out
 
 
@@ -208,7 +216,8 @@ def message_query(q: MessageQuery) -> dict:
     if q.mentioned:
         filters.append({"term": {"mentions": q.viewer_id}})
     filters += flag_clauses(has_like=q.has_like, has_reaction=q.has_reaction, thread=q.thread,
-                            edited=q.edited, has_link=q.has_link)
+                            edited=q.edited, has_link=q.has_link, has_file=q.has_file,
+                            has_image=q.has_image)
     filters += day_range(q.created_from, q.created_until)
     excluded = []
     if q.excluded_sender_ids:

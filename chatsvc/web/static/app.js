@@ -20,6 +20,7 @@ import { $, el, avatar, announce, toast } from './views/dom.js';
 import { initAuth } from './views/auth.js';
 import { initSidebar } from './views/sidebar.js';
 import { initChatView } from './views/chat.js';
+import { avatarPicker } from './views/attachments.js';
 import { initSearch } from './views/search.js';
 import { initDialogs } from './views/dialogs.js';
 import { initThreadView } from './views/thread.js';
@@ -435,8 +436,8 @@ const actions = {
     store.changed('notifications');
   },
 
-  send(chatId, body) {
-    socket.sendMessage(chatId, body, newClientMsgId());
+  send(chatId, body, fileIds = []) {
+    socket.sendMessage(chatId, body, newClientMsgId(), null, fileIds);
     store.changed('outbox');
   },
 
@@ -703,7 +704,8 @@ function startSocket(me) {
 function renderMe() {
   const me = store.me;
   $('#me').replaceChildren(avatar(me, { size: 'sm', label: false }),
-    el('span', { class: 'me-name' }, me.display_name || me.username));
+    el('span', { class: 'me-name' }, me.display_name || me.username),
+    ...avatarPicker((user) => { store.setMe({ ...me, ...user }); renderMe(); store.changed('users'); }));
   const invite = JSON.parse(localStorage.getItem(INVITE_KEY) || 'null');
   const show = invite && invite.user_id === me.id;
   $('#invite-banner').hidden = !show;

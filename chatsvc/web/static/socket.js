@@ -14,7 +14,8 @@ const RETRYABLE = new Set(['unavailable', 'rate_limited', 'network']);
 
 /** The thread part of a send (REST body or frame): nothing for a message to the chat. */
 export function threadFields(item) {
-  return item.thread_id ? { thread_id: item.thread_id, also_in_chat: !!item.also_in_chat } : {};
+  const files = item.file_ids?.length ? { file_ids: item.file_ids } : {};
+  return item.thread_id ? { thread_id: item.thread_id, also_in_chat: !!item.also_in_chat, ...files } : files;
 }
 
 export class ChatSocket extends EventTarget {
@@ -174,8 +175,9 @@ export class ChatSocket extends EventTarget {
   // ---- outbox ---------------------------------------------------------------------
 
   /** `thread`: {thread_id, also_in_chat} for a reply in a thread. */
-  sendMessage(chat_id, body, client_msg_id, thread = null) {
+  sendMessage(chat_id, body, client_msg_id, thread = null, fileIds = []) {
     const item = { chat_id, body, client_msg_id, created_at: new Date().toISOString(), status: 'pending', error: null };
+    if (fileIds.length) item.file_ids = fileIds;
     if (thread?.thread_id) Object.assign(item, { thread_id: thread.thread_id, also_in_chat: !!thread.also_in_chat });
     this.outbox.set(client_msg_id, item);
     this.saveOutbox();

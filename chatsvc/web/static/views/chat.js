@@ -4,6 +4,7 @@
 // (Up in an empty composer edits your last message; `@` completes members' names).
 // One message's look and menu: views/messages.js.
 
+import { attachmentTray, composerParts } from './attachments.js';
 import { cmpId } from '../ids.js';
 import { $, el, avatar, presenceDot, reconcile, toast } from './dom.js';
 import { renderMarkdown } from '../markdown.js';
@@ -77,14 +78,18 @@ export function initChatView(store, actions, picker) {
     input.style.height = 'auto';
     input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
   }
+  const attachments = attachmentTray({ form: composer, input, ...composerParts() });
   composer.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const chatId = store.openChatId;
     const body = input.value.trim();
-    if (!body) return;
+    if (attachments.busy()) { toast('Wait for the uploads to finish (or cancel them).'); return; }
+    const fileIds = attachments.readyIds();
+    if (!body && !fileIds.length) return;
     if (!chatId || !store.chats.has(chatId)) { toast('This chat is no longer open.'); return; }
     if ([...body].length > MAX_BODY) { toast(`A message can have at most ${MAX_BODY} characters.`); return; }
-    actions.send(chatId, body);
+    actions.send(chatId, body, fileIds);
+    attachments.clear();
     input.value = '';
     drafts.delete(chatId);
     autosize();

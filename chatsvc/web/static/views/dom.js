@@ -65,7 +65,9 @@ export function avatar(user, { size = 'md', label = true, testid } = {}) {
     title: name,
     testid,
     dataset: user ? { userId: user.id } : {},
-  }, initials(name));
+  }, user?.avatar_url
+    ? el('img', { src: user.avatar_url, alt: '', class: 'avatar-img', width: '64', height: '64', loading: 'lazy', decoding: 'async' })
+    : initials(name));
   node.style.backgroundColor = color;
   node.style.color = textOn(color);
   if (label) { node.setAttribute('role', 'img'); node.setAttribute('aria-label', name); } else node.setAttribute('aria-hidden', 'true');

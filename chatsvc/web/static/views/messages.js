@@ -6,6 +6,7 @@
 // menu is open and which one is being edited are the list's own UI state, kept across the
 // keyed re-renders. Everything that changes data goes through `actions`.
 
+import { filesSignature, messageFiles } from './attachments.js';
 import { el, avatar, timeEl, shortTime, toast } from './dom.js';
 import { renderMarkdown } from '../markdown.js';
 import { mentionNames, highlightMentions } from './mentions.js';
@@ -240,6 +241,7 @@ export function messageList(store, actions, { list, where, rerender, composer, p
           onclick: () => actions.openThread(m.chat_id, m.thread_id),
         }, 'replied in a thread')] : null),
       body,
+      messageFiles(m),
       m.deleted ? null : reactionRow(m),
       threadSummary(m)),
     menuFor(m, mine),
@@ -258,7 +260,7 @@ export function messageList(store, actions, { list, where, rerender, composer, p
     const senderU = store.user(m.sender_id);
     const rs = reactionsOf(m).map((r) => [r.emoji, r.user_ids, r.user_ids.map((id) => store.displayName(id))]);
     const mentioned = (m.mentions || []).map((id) => store.user(id)?.username);
-    return JSON.stringify([m.body, m.deleted, m.edited_at, rs, m.mentions, mentioned, m.reply_count, m.last_reply_at, m.reply_user_ids,
+    return JSON.stringify([filesSignature(m), m.body, m.deleted, m.edited_at, rs, m.mentions, mentioned, m.reply_count, m.last_reply_at, m.reply_user_ids,
       (m.reply_user_ids || []).map((id) => store.user(id)?.avatar_color), editingId === m.id,
       senderU?.display_name, senderU?.avatar_color, ...extra]);
   }

@@ -97,7 +97,10 @@ export function initSearch(store, actions) {
         el('span', { class: 'muted hit-time' }, timeEl(m.created_at))),
       // The server's highlight fragments as they are; without one, the body as plain text
       // (a hit is one button: rendered markdown would put links inside it).
-      highlights.map((h) => (h == null ? el('p', { class: 'highlight', testid: 'search-highlight' }, m.body) : highlightNode(h, m.body)))));
+      highlights.map((h) => (h == null ? el('p', { class: 'highlight', testid: 'search-highlight' }, m.body) : highlightNode(h, m.body))),
+      // The files of the hit (found by their names or the words inside them), as text.
+      m.files?.length ? el('p', { class: 'hit-files muted', testid: 'search-hit-files' },
+        `Files: ${m.files.map((f) => f.name).join(', ')}`) : null));
   }
 
   return {

@@ -1,0 +1,53 @@
+"""File documents (metadata of uploaded blobs) and attachment claims.
+
+``<prefix>-files`` holds one document per upload (id: the file id); ``<prefix>-attachments``
+one create-if-absent claim per attached file (id: the file id), written in the same
+``_bulk`` as the message that names it, so a file can belong to one message only.
+Reads are realtime ``_mget``s by id: no refresh is ever needed.
+"""
+from chatsvc.store.bulk import Op
+from chatsvc.store.engine import Engine
+from chatsvc.store.messages import index_for
+
+
+def put_file(engine: Engine, doc: dict):
+    """Store a new file's metadata (one write; visible to realtime gets at once)."""
+    engine.call("index", index=engine.index("files"), id=doc["id"], body=doc)
+
+
+def get_files(engine: Engine, file_ids: list[str]) -> tuple[dict[str, dict], dict[str, dict]]:
+    """({file id: file doc}, {file id: attachment claim}) for the ids: one realtime _mget
+    over both indices."""
+    if not file_ids:
+        return {}, {}
+    wanted = [{"_index": engine.index(kind), "_id": fid} for fid in file_ids for kind in ("files", "attachments")]
+    docs = engine.call("mget", body={"docs": wanted})["docs"]
+    files, claims = {}, {}
+    for d in docs:
+        if d.get("found"):
+            (files if d["_index"] == engine.index("files") else claims)[d["_id"]] = d["_source"]
+    return files, claims
+
+
+def attach_op(engine: Engine, file_id: str, message: dict) -> Op:
+    """Claim ``file_id`` for the message; a 409 means another message has it."""
+    return Op("create", engine.index("attachments"), file_id,
+              {"message_id": message["id"], "chat_id": message["chat_id"],
+               "team_id": message["team_id"], "attached_at": message["created_at"]})
+
+
+def release_op(engine: Engine, file_id: str) -> Op:
+    return Op("delete", engine.index("attachments"), file_id)
+
+
+def file_text_op(engine: Engine, message: dict, text: str, status: str) -> Op:
+    """Add the text extracted from a message's files (searched with its body)."""
+    return Op("update", index_for(engine, message["id"]), str(message["id"]),
+              {"doc": {"file_text": text, "file_text_status": status}}, routing=message["chat_id"])
+
+
+def set_avatar(engine: Engine, user_id: str, sha256: str | None):
+    """Point a user at a new profile picture blob (None: no picture). A partial update, so
+    fields other writers change (last_seen) are left alone."""
+    engine.call("update", index=engine.index("users"), id=user_id, retry_on_conflict=5,
+                body={"doc": {"avatar_sha256": sha256}})
