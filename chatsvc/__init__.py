@@ -28,7 +28,8 @@ def create_app(config: Config | None = None, *, init_indices: bool = True) -> Fl
     app.json.sort_keys = False
 
     engine = Engine(config.search_url, config.index_prefix, config.engine_pool_size,
-                    config.engine_timeout, config.index_shards, config.index_replicas)
+                    config.engine_timeout, config.index_shards, config.index_replicas,
+                    config.wait_for_active_shards)
     if init_indices:
         _bootstrap_quietly(engine)
 
