@@ -46,6 +46,13 @@ def create_app(config: Config | None = None, *, init_indices: bool = True) -> Fl
         return user, accounts.public_user(user), digest
 
     gateway.init_app(app, gateway.Gateway(config, hub, authenticate, frames.command_table(ctx)))
+
+    # -- scale-out (issue 18): one owner per team behind the proxy --------------------
+    if config.team_leases:
+        from chatsvc import scaleout  # noqa: PLC0415 - only behind the proxy
+        scaleout.install(app, ctx, hub)
+    # -------------------------------------------------------------------------------
+
     api.init_app(app)
     app.register_blueprint(web.bp)
     cli.register(app)

@@ -20,6 +20,13 @@ ConflictError = os_errors.ConflictError
 TransportError = os_errors.TransportError
 
 
+def read_preference(key: str) -> str:
+    """The engine's ``preference`` for one reader (a user; a chat for a tail): every read
+    with the same string goes to the same shard copies while they live, so with replicas
+    (which refresh at different moments) a reader never sees results come and go."""
+    return f"r{key}"
+
+
 class _FastJSON(JSONSerializer):
     """The client's JSON both ways through orjson: parsing a page of 10,000 hits or a bulk
     answer is most of the Python time of a big read or write. Anything orjson cannot

@@ -1,0 +1,55 @@
+"""Wiring of the scale-out deployment (issue 18), used by create_app when
+CHATSVC_TEAM_LEASES=1: the team leases, the routing header, the handover.
+
+With a single instance (the default) none of this is installed and everything behaves
+as before.
+"""
+import logging
+import time
+
+from flask import Flask, request
+
+from chatsvc import routing
+from chatsvc.chat import directory_sync
+from chatsvc.chat.ownership import Ownership
+from chatsvc.gateway.handover import close_team
+
+log = logging.getLogger(__name__)
+
+
+def install(app: Flask, ctx, hub) -> Ownership:
+    config = ctx.config
+    ownership = Ownership(ctx.engine, ctx.bulk, config.instance_name, config.lease_seconds, config.lease_wait)
+    ctx.teams.guard = ownership
+    app.extensions["chatsvc.ownership"] = ownership
+
+    def release(team_id: str):
+        closed = close_team(hub, team_id)
+        ctx.teams.evict(team_id)
+        log.info("released team %s (%d connection(s) closed)", team_id, closed)
+    ownership.on_release = release
+    ownership.on_renewed = _directory_poller(ctx, config.directory_poll)
+
+    # Presence of a team that moved away is its new owner's business.
+    report = hub.on_presence
+    hub.on_presence = lambda user, status, seen: (report(user, status, seen)
+                                                  if ownership.serves(user["team_id"]) else None)
+
+    app.before_request(lambda: routing.set_from_headers(request.headers))
+    start_jobs = app.extensions["chatsvc.start_jobs"]
+
+    def start_all():
+        ownership.start()
+        start_jobs()
+    app.extensions["chatsvc.start_jobs"] = start_all
+    return ownership
+
+
+def _directory_poller(ctx, every: float):
+    last = [0.0]
+
+    def maybe_poll(team_ids):
+        if team_ids and time.monotonic() - last[0] >= every:
+            last[0] = time.monotonic()
+            directory_sync.poll(ctx, team_ids)
+    return maybe_poll
