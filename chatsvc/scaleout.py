@@ -4,10 +4,11 @@ CHATSVC_TEAM_LEASES=1: the team leases, the routing header, the handover.
 With a single instance (the default) none of this is installed and everything behaves
 as before.
 """
+import hmac
 import logging
 import time
 
-from flask import Flask, request
+from flask import Blueprint, Flask, jsonify, request
 
 from chatsvc import routing
 from chatsvc.chat import directory_sync
@@ -36,6 +37,7 @@ def install(app: Flask, ctx, hub) -> Ownership:
                                                   if ownership.serves(user["team_id"]) else None)
 
     app.before_request(lambda: routing.set_from_headers(request.headers))
+    app.register_blueprint(_operators_bp(ownership, config.secret))
     start_jobs = app.extensions["chatsvc.start_jobs"]
 
     def start_all():
@@ -53,3 +55,17 @@ def _directory_poller(ctx, every: float):
             last[0] = time.monotonic()
             directory_sync.poll(ctx, team_ids)
     return maybe_poll
+
+
+def _operators_bp(ownership: Ownership, secret: str) -> Blueprint:
+    """``GET /internal/teams`` with ``X-Chatsvc-Secret: <CHATSVC_SECRET>``: the teams this
+    instance serves now (for operators and the fault tests); 404 without the secret."""
+    bp = Blueprint("scaleout", __name__)
+
+    @bp.get("/internal/teams")
+    def served_teams():
+        given = request.headers.get("X-Chatsvc-Secret", "")
+        if not hmac.compare_digest(given.encode(), secret.encode()):
+            return jsonify(error={"code": "not_found", "message": "not found"}), 404
+        return {"instance": ownership.name, "teams": ownership.held_teams()}
+    return bp
