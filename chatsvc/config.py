@@ -118,7 +118,7 @@ class Config:
     # -- scale-out (issue 18): several instances behind a proxy, one owner per team ----------
     team_leases: bool = _setting(False, _flag, "serve a team only while holding its lease (1 behind a proxy)")
     instance_name: str = _setting("", lambda v: _name(v) if v else v, "this instance's name in team leases")
-    lease_seconds: float = _setting(5.0, _bounded(float, 1, 600), "team lease lifetime, s (renewed at a third)")
+    lease_seconds: float = _setting(4.0, _bounded(float, 1, 600), "team lease lifetime, s (renewed at a third)")
     lease_wait: float = _setting(9.0, _bounded(float, 0, 600), "how long a request waits for its team's lease, s")
     directory_poll: float = _setting(2.0, _bounded(float, 0.2, 3600), "re-read of owned teams' new users, s")
     wait_for_active_shards: str = _setting("1", _active_shards, "shard copies active before a write starts (1..n or all)")

@@ -255,7 +255,7 @@ def test_kill_an_instance_under_traffic_then_restart_it(cluster, proxy):
         ours = {team["id"] for team, _, _ in teams}
         victim_teams = cluster.served().get(victim["port"], set()) & ours
         assert victim_teams, "the instance to kill serves none of the test's teams"
-        os.kill(victim["pid"], signal.SIGKILL)
+        os.killpg(victim["pid"], signal.SIGKILL)   # the gunicorn master and its worker at once
         killed_at = time.monotonic()
 
         def everyone_served_again():
@@ -292,7 +292,7 @@ def test_kill_an_engine_node_under_traffic(cluster, proxy):
     time.sleep(2)
     status = cluster.status()
     victim = status["engine_nodes"][1]
-    os.kill(victim["pid"], signal.SIGKILL)
+    os.killpg(victim["pid"], signal.SIGKILL)
     killed_at = time.monotonic()
     wait_until(lambda: all(any(t > killed_at + 1 for t in m.ack_times) for m in members), 40,
                "sends acknowledged again after the engine node died")
