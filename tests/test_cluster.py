@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.cluster_client import Cluster, Member
-from tests.helpers import Api, assert_error, create_chat, make_team, ok, send, wait_until, whole_history
+from tests.helpers import WS, Api, assert_error, create_chat, make_team, ok, send, wait_until, whole_history
 
 FAILOVER_LIMIT = 10.0
 
@@ -272,9 +272,15 @@ def test_kill_an_instance_under_traffic_then_restart_it(cluster, proxy):
         wait_until(lambda: ok(people["ann"]["api"].get("/api/contacts"))["contacts"][0]["presence"]["status"]
                    == "online", 10, "bob online again")
 
-        cluster.up()   # the killed instance comes back; its teams may move back to it
+        # A connection of a team that hashes to the killed instance: when it comes back the
+        # team moves back, and the interim owner closes the team's sockets with 4012.
+        moving = next(people for team, people, _ in teams if team["id"] in victim_teams)["ann"]
+        watcher = WS(cluster.status()["url"], moving["token"], path=f"/ws?team={moving['user']['team_id']}")
+        cluster.up()   # the killed instance comes back; its teams move back to it
         wait_until(lambda: len(cluster.served()) == 2, 30, "both instances serving")
-        time.sleep(6)  # handovers happen under traffic while NoTwoOwners watches
+        assert watcher.wait_close(timeout=20) == 4012
+        assert any(f["type"] == "error" and f["code"] == "unavailable" for f in watcher.frames)
+        time.sleep(3)  # handovers happen under traffic while NoTwoOwners watches
         wait_until(lambda: all(any(t > time.monotonic() - 3 for t in m.ack_times) for m in members), 20,
                    "every member acknowledged after the restart")
     settle_and_check(members, teams, stop, threads)
@@ -303,3 +309,42 @@ def test_kill_an_engine_node_under_traffic(cluster, proxy):
     settle_and_check(members, teams, stop, threads)
     for m in members:
         m.stop()
+
+
+# ------------------------------------------------------------------------ replicated reads
+
+def test_a_users_searches_never_contradict_each_other_on_replicas(cluster, proxy):
+    """With one replica, copies refresh at different moments; a user's reads stay on the
+    same copies (preference), so what she found once does not vanish from the next search."""
+    team, people = make_team(proxy, "ann", "bob")
+    chat = create_chat(people["ann"], people["bob"])
+    word = f"zebra{uuid.uuid4().hex[:6]}"
+    last = 0
+    for n in range(40):
+        send(people["ann"], chat["id"], f"{word} number {n}")
+        found = ok(people["bob"]["api"].get("/api/search", params={"q": word, "limit": 100}))["total"]
+        assert found >= last, f"search {n}: {found} hits after {last}: results came and went"
+        last = found
+    wait_until(lambda: ok(people["bob"]["api"].get("/api/search", params={"q": word, "limit": 100}))["total"] == 40,
+               10, "every message found")
+
+
+def test_delete_for_everyone_vanishes_from_every_copy(cluster, proxy):
+    team, people = make_team(proxy, "ann", "bob", "cid")
+    chat = create_chat(people["ann"], people["bob"], people["cid"], title="copies")
+    word = f"walrus{uuid.uuid4().hex[:6]}"
+    message = send(people["ann"], chat["id"], f"{word} to delete")
+    wait_until(lambda: all(ok(p["api"].get("/api/search", params={"q": word}))["total"] == 1
+                           for p in people.values()), 10, "the message found by everyone")
+    assert people["ann"]["api"].delete(f"/api/messages/{message['id']}", params={"for": "everyone"}).status_code == 204
+    # At once, for every user (each on her own copies) and on both copies of the shard.
+    for person in people.values():
+        assert ok(person["api"].get("/api/search", params={"q": word}))["total"] == 0
+    node = f"http://127.0.0.1:{cluster.status()['engine_nodes'][0]['port']}"
+    for copy in ("_primary", "_replica"):
+        for deleted, expected in ((False, 0), (True, 1)):
+            body = {"query": {"bool": {"filter": [{"term": {"id": int(message["id"])}},
+                                                  {"term": {"deleted": deleted}}]}}}
+            r = requests.post(f"{node}/{cluster.name}-messages-*/_search", params={"preference": copy},
+                              json=body, timeout=10).json()
+            assert r["hits"]["total"]["value"] == expected, (copy, deleted, r)
