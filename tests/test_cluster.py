@@ -277,6 +277,9 @@ def test_kill_an_instance_under_traffic_then_restart_it(cluster, proxy):
         moving = next(people for team, people, _ in teams if team["id"] in victim_teams)["ann"]
         watcher = WS(cluster.status()["url"], moving["token"], path=f"/ws?team={moving['user']['team_id']}")
         cluster.up()   # the killed instance comes back; its teams move back to it
+        # Open sockets stay where they are: a team moves at its next request through the
+        # proxy (any REST call of a client, a new connection).
+        ok(moving["api"].get("/api/chats"))
         wait_until(lambda: len(cluster.served()) == 2, 30, "both instances serving")
         assert watcher.wait_close(timeout=20) == 4012
         assert any(f["type"] == "error" and f["code"] == "unavailable" for f in watcher.frames)
