@@ -29,6 +29,7 @@ def install(app: Flask, ctx, hub) -> Ownership:
         ctx.teams.evict(team_id)
         log.info("released team %s (%d connection(s) closed)", team_id, closed)
     ownership.on_release = release
+    ownership.on_acquired = lambda team_id: _forget_tokens(ctx, team_id)
     ownership.on_renewed = _directory_poller(ctx, config.directory_poll)
 
     # Presence of a team that moved away is its new owner's business.
@@ -45,6 +46,15 @@ def install(app: Flask, ctx, hub) -> Ownership:
         start_jobs()
     app.extensions["chatsvc.start_jobs"] = start_all
     return ownership
+
+
+def _forget_tokens(ctx, team_id: str):
+    """A team taken over: tokens of it cached here before (e.g. at a login this instance
+    answered for another owner) are looked up in the engine again, so one revoked
+    meanwhile on the previous owner is refused here too."""
+    for digest, (_, cached_team) in list(ctx.tokens.items()):
+        if cached_team == team_id:
+            ctx.tokens.pop(digest, None)
 
 
 def _directory_poller(ctx, every: float):

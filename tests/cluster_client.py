@@ -74,6 +74,16 @@ class Cluster:
         with open(os.path.join(ROOT, "var", "cluster", self.name, "state.json")) as f:
             return json.load(f)["secret"]
 
+    def proxy(self, command: str) -> str:
+        """One command on HAProxy's stats socket (admin level), e.g. disable server ..."""
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(os.path.join(ROOT, "var", "cluster", self.name, "haproxy.sock"))
+            s.sendall(command.encode() + b"\n")
+            out = b""
+            while chunk := s.recv(65536):
+                out += chunk
+        return out.decode()
+
     def served(self) -> dict[int, set[str]]:
         """instance port -> the teams it says it serves now (instances that answer)."""
         out = {}

@@ -351,3 +351,27 @@ def test_delete_for_everyone_vanishes_from_every_copy(cluster, proxy):
             r = requests.post(f"{node}/{cluster.name}-messages-*/_search", params={"preference": copy},
                               json=body, timeout=10).json()
             assert r["hits"]["total"]["value"] == expected, (copy, deleted, r)
+
+
+def test_a_logout_holds_on_every_instance_the_team_moves_to(cluster, proxy):
+    """A token cached by the instance that answered the login (not the team's owner), then
+    revoked on the owner: when the team moves to that instance, the token is refused."""
+    team, people = make_team(proxy, "ann")
+    ok(people["ann"]["api"].get("/api/chats"))
+    owner = owner_port(cluster, team["id"])
+    instances = cluster.status()["instances"]
+    other = next(i for i in instances if i["port"] != owner)
+    session = ok(Api(f"http://127.0.0.1:{other['port']}").post("/api/auth/login", json={
+        "team": team["name"], "username": "ann", "password": "password123"}))
+    token_api = proxy.as_user(session["token"])
+    assert ok(token_api.get("/api/me"))["id"] == people["ann"]["user"]["id"]
+    assert token_api.post("/api/auth/logout").status_code == 204
+    assert_error(token_api.get("/api/me"), 401, "unauthorized")
+    owner_name = f"instance-{next(i['worker_id'] for i in instances if i['port'] == owner)}"
+    cluster.proxy(f"disable server instances/{owner_name}")
+    try:
+        wait_until(lambda: people["ann"]["api"].get("/api/chats").status_code == 200
+                   and owner_port(cluster, team["id"]) == other["port"], 20, "the team on the other instance")
+        assert_error(token_api.get("/api/me"), 401, "unauthorized")
+    finally:
+        cluster.proxy(f"enable server instances/{owner_name}")

@@ -62,6 +62,7 @@ class Ownership:
         self.wait = wait_seconds
         self.on_release = lambda team_id: None     # set by create_app: close sockets, drop state
         self.on_renewed = lambda team_ids: None    # set by create_app: the directory poll
+        self.on_acquired = lambda team_id: None    # set by create_app: forget the team's cached tokens
         self._held: dict[str, _Held] = {}
         self._acquiring: dict[str, Event] = {}
         self._observed: OrderedDict[str, tuple[tuple[int, int], float]] = OrderedDict()
@@ -108,6 +109,8 @@ class Ownership:
                     self._lost(team_id)
                 got = self._from_other(lease, routed, sent)
             if got is not None:
+                if team_id not in self._held:
+                    self.on_acquired(team_id)
                 self._held[team_id] = _Held(got, sent + self.ttl * VALID_SHARE)
                 self._observed.pop(team_id, None)
                 log.info("serving team %s (lease %s)", team_id, self.name)

@@ -71,7 +71,21 @@ func bodyText(i int) string {
 	return strings.Join(parts, " ")
 }
 
+// teamOf is the team id a token starts with ("<team id>.<secret>"), or "" for older
+// tokens: behind the scale-out proxy, /ws?team=<id> routes the connection to its team's
+// instance (docs/protocol.md, "Scale-out").
+func teamOf(token string) string {
+	head, _, found := strings.Cut(token, ".")
+	if !found || head == "" || strings.Trim(head, "0123456789") != "" {
+		return ""
+	}
+	return head
+}
+
 func dial(url, token string) *websocket.Conn {
+	if team := teamOf(token); team != "" && !strings.Contains(url, "?") {
+		url += "?team=" + team
+	}
 	conn, _, err := websocket.DefaultDialer.Dial(url, nil)
 	if err != nil {
 		fail("dial: %v", err)
