@@ -66,19 +66,53 @@ def teams_of_senders(bench, url: str, teams: int, per_team: int, chat_size: int)
     return chats
 
 
+def cpu_seconds_by_group() -> dict[int, float]:
+    """CPU seconds (user + system) so far of every live process, summed by process group:
+    scripts/cluster starts each engine node, instance and the proxy in a group of its own."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[int, float] = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pgid, utime, stime = int(fields[2]), int(fields[11]), int(fields[12])
+        out[pgid] = out.get(pgid, 0.0) + (utime + stime) / tick
+    return out
+
+
+def cpu_profile(state: dict, before: dict, after: dict, seconds: float) -> dict:
+    """Cores used during a phase by each part of the cluster and by everything else."""
+    parts = {f"instance-{i['worker_id']}": i["pid"] for i in state["instances"]}
+    parts.update({f"engine-{k + 1}": n["pid"] for k, n in enumerate(state["engine_nodes"])})
+    parts["haproxy"] = state["proxy"]["pid"]
+    parts["bench+wsload"] = os.getpgrp()
+    used = {name: (after.get(pg, 0) - before.get(pg, 0)) / seconds for name, pg in parts.items()}
+    total = sum(after.get(pg, 0) - before.get(pg, 0) for pg in set(after) | set(before)
+                if after.get(pg, 0) >= before.get(pg, 0)) / seconds
+    used["everything else on the machine"] = total - sum(used.values())
+    return {k: round(v, 2) for k, v in used.items()}
+
+
 def phase(bench, args) -> dict:
     ws_url = args.url.replace("http", "ws", 1) + "/ws"
     senders = teams_of_senders(bench, args.url, args.teams, max(1, args.senders // args.teams), 2)
+    state = cluster_state(args.scaleout)
+    before, t0 = cpu_seconds_by_group(), time.monotonic()
     t = bench.run_wsload({"mode": "throughput", "ws_url": ws_url, "seconds": args.seconds, "warmup": 1.0,
                           "window": args.window, "replies": 0, "reactions": 0, "mentions": 0,
                           "senders": [{"chat_id": cid, "token": g[0]["token"], "mention": g[1]["user"]["username"]}
                                       for cid, g in senders]})
+    cores = cpu_profile(state, before, cpu_seconds_by_group(), time.monotonic() - t0)
     chats = teams_of_senders(bench, args.url, args.teams, 1, 5)
     lat = bench.run_wsload({"mode": "latency", "ws_url": ws_url, "seconds": args.seconds, "warmup": 1.0,
                             "rate": args.rate, "chats": [{"chat_id": cid, "tokens": [m["token"] for m in g]}
                                                          for cid, g in chats]})
     return {"acked_per_s": t["acked_per_s"], "errors": t["errors"] + lat["errors"],
-            "p50_ms": lat["p50_ms"], "p99_ms": lat["p99_ms"]}
+            "p50_ms": lat["p50_ms"], "p99_ms": lat["p99_ms"], "cores_during_throughput": cores}
 
 
 def owner_of(state: dict, team_id: str) -> dict | None:
@@ -132,7 +166,7 @@ def compare(args, bench) -> dict:
                 runs[label].append(result)
                 print(f"round {r + 1}, {len(enabled)} instance(s): {result['acked_per_s']:,.0f} acked/s, "
                       f"delivery p99 {result['p99_ms']:.1f} ms at {args.rate:.0f} msg/s, "
-                      f"{result['errors']} errors", flush=True)
+                      f"{result['errors']} errors; cores used: {result['cores_during_throughput']}", flush=True)
     finally:
         route_to(args.scaleout, every, every)
     med = {label: {k: statistics.median(x[k] for x in rs) for k in ("acked_per_s", "p50_ms", "p99_ms")}

@@ -13,7 +13,10 @@ import uuid
 import pytest
 import requests
 
+from playwright.sync_api import expect
+
 from tests.cluster_client import Cluster, Member
+from tests.e2e.test_workspace import Person, browser  # noqa: F401  (browser: the e2e suite's fixture)
 from tests.helpers import WS, Api, assert_error, create_chat, make_team, ok, send, wait_until, whole_history
 
 FAILOVER_LIMIT = 10.0
@@ -375,3 +378,41 @@ def test_a_logout_holds_on_every_instance_the_team_moves_to(cluster, proxy):
         assert_error(token_api.get("/api/me"), 401, "unauthorized")
     finally:
         cluster.proxy(f"enable server instances/{owner_name}")
+
+
+# ------------------------------------------------------------------------ the workspace
+
+def test_the_workspace_through_the_proxy_follows_its_team_to_another_instance(cluster, proxy, browser):
+    """Debian's Chromium on the proxy's URL: two people chat, their team is handed over to
+    the other instance (the owner taken out of the proxy's ring), the workspace reconnects
+    by itself and goes on with nothing lost or doubled; axe finds nothing serious."""
+    url = cluster.status()["url"]
+    team, people = make_team(proxy, "carol", "dave")
+    chat = create_chat(people["carol"], people["dave"])
+    carol, dave = Person(browser, url, "carol", bypass_csp=True), Person(browser, url, "dave")
+    owner = owner_port(cluster, team["id"])
+    owner_name = f"instance-{next(i['worker_id'] for i in cluster.status()['instances'] if i['port'] == owner)}"
+    try:
+        for who in (carol, dave):
+            who.sign_in_with(people[who.name]["token"])
+            who.tid("chat-list-item").and_(who.page.locator(f'[data-chat-id="{chat["id"]}"]')).click()
+        carol.send("before the move")
+        expect(dave.message("before the move")).to_be_visible()
+
+        cluster.proxy(f"disable server instances/{owner_name}")
+        wait_until(lambda: people["carol"]["api"].get("/api/chats").status_code == 200
+                   and owner_port(cluster, team["id"]) != owner, 20, "the team on the other instance")
+        for who in (carol, dave):
+            expect(who.tid("connection-status")).to_have_attribute("data-status", "ready", timeout=30_000)
+        dave.send("after the move")
+        expect(carol.message("after the move")).to_have_count(1)
+        carol.send("and back")
+        expect(dave.message("and back")).to_have_count(1)
+        for who in (carol, dave):
+            assert who.bodies() == ["before the move", "after the move", "and back"], who.bodies()
+            assert who.errors == [], f"{who.name}: page errors: {who.errors}"
+        assert carol.accessibility_problems("workspace through the proxy") == []
+    finally:
+        cluster.proxy(f"enable server instances/{owner_name}")
+        carol.close()
+        dave.close()
