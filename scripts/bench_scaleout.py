@@ -4,7 +4,8 @@ its instances and with one, in one run (issue 18).
 The proxy's stats socket (var/cluster/NAME/haproxy.sock) takes instances in and out of
 the hash ring between phases; every phase makes fresh teams, so they hash over exactly
 the instances in the ring. Phases alternate (all, one, all, one, ...) for ``--rounds``
-rounds, so a noisy neighbour on the shared machine hits both alike; medians are reported
+rounds after one warm-up phase (all, one; one, all; ...), so warm-up and a noisy neighbour
+on the shared machine hit both alike; medians are reported
 with the ratio. Then the failover time: kill -9 the instance that owns a team, and time
 from the kill to the first acknowledged send of that team (REST, retried with the same
 client_msg_id), ``--failovers`` times, restarting the instance each time.
@@ -85,7 +86,8 @@ def cpu_seconds_by_group() -> dict[int, float]:
 
 
 def cpu_profile(state: dict, before: dict, after: dict, seconds: float) -> dict:
-    """Cores used during a phase by each part of the cluster and by everything else."""
+    """Cores used during a phase by each part of the cluster and by everything else that
+    was alive at both samples (a process that ended meanwhile, such as wsload, is missing)."""
     parts = {f"instance-{i['worker_id']}": i["pid"] for i in state["instances"]}
     parts.update({f"engine-{k + 1}": n["pid"] for k, n in enumerate(state["engine_nodes"])})
     parts["haproxy"] = state["proxy"]["pid"]
@@ -112,6 +114,7 @@ def phase(bench, args) -> dict:
                             "rate": args.rate, "chats": [{"chat_id": cid, "tokens": [m["token"] for m in g]}
                                                          for cid, g in chats]})
     return {"acked_per_s": t["acked_per_s"], "errors": t["errors"] + lat["errors"],
+            "lost_connections": t.get("lost_connections", 0),
             "p50_ms": lat["p50_ms"], "p99_ms": lat["p99_ms"], "cores_during_throughput": cores}
 
 
@@ -158,15 +161,18 @@ def compare(args, bench) -> dict:
     state = cluster_state(args.scaleout)
     every = [f"instance-{i['worker_id']}" for i in state["instances"]]
     runs = {"all": [], "one": []}
+    order = [("all", every), ("one", every[:1])]
     try:
+        route_to(args.scaleout, every, every)
+        phase(bench, args)   # warm-up, not counted: the engine's first writes into new indices are slow
         for r in range(args.rounds):
-            for label, enabled in (("all", every), ("one", every[:1])):
+            for label, enabled in (order if r % 2 == 0 else order[::-1]):   # all/one, one/all, ...
                 route_to(args.scaleout, every, enabled)
                 result = phase(bench, args)
                 runs[label].append(result)
                 print(f"round {r + 1}, {len(enabled)} instance(s): {result['acked_per_s']:,.0f} acked/s, "
                       f"delivery p99 {result['p99_ms']:.1f} ms at {args.rate:.0f} msg/s, "
-                      f"{result['errors']} errors; cores used: {result['cores_during_throughput']}", flush=True)
+                      f"{result['errors']} errors, {result['lost_connections']} connections closed; cores used: {result['cores_during_throughput']}", flush=True)
     finally:
         route_to(args.scaleout, every, every)
     med = {label: {k: statistics.median(x[k] for x in rs) for k in ("acked_per_s", "p50_ms", "p99_ms")}
