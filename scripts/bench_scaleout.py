@@ -3,7 +3,7 @@ its instances and with one, in one run (issue 18).
 
 The proxy's stats socket (var/cluster/NAME/haproxy.sock) takes instances in and out of
 the hash ring between phases; every phase makes fresh teams, so they hash over exactly
-the instances in the ring. Phases alternate (all, one, all, one, ...) for ``--rounds``
+the instances in the ring. Phases alternate (all, one, all, one, ...) for ``--scaleout-rounds``
 rounds after one warm-up phase (all, one; one, all; ...), so warm-up and a noisy neighbour
 on the shared machine hit both alike; medians are reported
 with the ratio. Then the failover time: kill -9 the instance that owns a team, and time
@@ -165,7 +165,7 @@ def compare(args, bench) -> dict:
     try:
         route_to(args.scaleout, every, every)
         phase(bench, args)   # warm-up, not counted: the engine's first writes into new indices are slow
-        for r in range(args.rounds):
+        for r in range(args.scaleout_rounds):
             for label, enabled in (order if r % 2 == 0 else order[::-1]):   # all/one, one/all, ...
                 route_to(args.scaleout, every, enabled)
                 result = phase(bench, args)
@@ -179,7 +179,7 @@ def compare(args, bench) -> dict:
            for label, rs in runs.items()}
     out = {"instances": len(every), "median": med, "runs": runs,
            "ratio_acked": med["all"]["acked_per_s"] / med["one"]["acked_per_s"]}
-    print(f"median of {args.rounds}: {len(every)} instances {med['all']['acked_per_s']:,.0f} acked/s "
+    print(f"median of {args.scaleout_rounds}: {len(every)} instances {med['all']['acked_per_s']:,.0f} acked/s "
           f"(p99 {med['all']['p99_ms']:.1f} ms), 1 instance {med['one']['acked_per_s']:,.0f} acked/s "
           f"(p99 {med['one']['p99_ms']:.1f} ms): {out['ratio_acked']:.2f}x", flush=True)
     if args.failovers:

@@ -334,7 +334,7 @@ def main():
     p.add_argument("--scaleout", metavar="CLUSTER",
                    help="compare all of scripts/cluster's instances with one behind its proxy (--url)")
     p.add_argument("--teams", type=int, default=8, help="--scaleout: teams the senders are spread over")
-    p.add_argument("--rounds", type=int, default=3, help="--scaleout: alternating rounds")
+    p.add_argument("--scaleout-rounds", type=int, default=3, help="--scaleout: alternating rounds")
     p.add_argument("--failovers", type=int, default=3, help="--scaleout: kill -9 failovers to time")
     args = p.parse_args()
     if args.scaleout:
