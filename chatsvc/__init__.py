@@ -28,7 +28,8 @@ def create_app(config: Config | None = None, *, init_indices: bool = True) -> Fl
     app.json.sort_keys = False
 
     engine = Engine(config.search_url, config.index_prefix, config.engine_pool_size,
-                    config.engine_timeout, config.index_shards, config.index_replicas)
+                    config.engine_timeout, config.index_shards, config.index_replicas,
+                    config.wait_for_active_shards)
     if init_indices:
         _bootstrap_quietly(engine)
 
@@ -45,6 +46,13 @@ def create_app(config: Config | None = None, *, init_indices: bool = True) -> Fl
         return user, accounts.public_user(user), digest
 
     gateway.init_app(app, gateway.Gateway(config, hub, authenticate, frames.command_table(ctx)))
+
+    # -- scale-out (issue 18): one owner per team behind the proxy --------------------
+    if config.team_leases:
+        from chatsvc import scaleout  # noqa: PLC0415 - only behind the proxy
+        scaleout.install(app, ctx, hub)
+    # -------------------------------------------------------------------------------
+
     api.init_app(app)
     app.register_blueprint(web.bp)
     cli.register(app)

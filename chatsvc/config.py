@@ -25,6 +25,32 @@ def _url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _urls(value: str) -> str:
+    """One URL, or several separated by commas (the nodes of one cluster: issue 18)."""
+    return ",".join(_url(part.strip()) for part in value.split(","))
+
+
+def _flag(value: str) -> bool:
+    if value.lower() not in ("0", "1", "true", "false", "yes", "no"):
+        raise ValueError("must be 1 or 0")
+    return value.lower() in ("1", "true", "yes")
+
+
+def _active_shards(value: str) -> str:
+    if value != "all" and not (value.isdigit() and 1 <= int(value) <= 6):
+        raise ValueError("must be a number of copies (1-6) or all")
+    return value
+
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _name(value: str) -> str:
+    if not _NAME_RE.match(value):
+        raise ValueError("must be 1-64 letters, digits, '_', '.' or '-'")
+    return value
+
+
 def _prefix(value: str) -> str:
     if not _PREFIX_RE.match(value):
         raise ValueError(
@@ -59,7 +85,7 @@ def _setting(default, parse, help_text):
 
 @dataclass(frozen=True)
 class Config:
-    search_url: str = _setting("http://127.0.0.1:9200", _url, "the OpenSearch cluster")
+    search_url: str = _setting("http://127.0.0.1:9200", _urls, "the OpenSearch cluster (comma-separated nodes)")
     index_prefix: str = _setting("chatsvc", _prefix, "prefix of every index and template")
     secret: str = _setting(
         "dev-only-secret-change-me", _secret, "server secret, peppers token hashes"
@@ -103,6 +129,14 @@ class Config:
     extract_chars: int = _setting(200_000, _bounded(int, 1000, 10_000_000), "extracted text kept per file, chars")
     extract_memory_mb: int = _setting(512, _bounded(int, 64, 16384), "text extraction memory budget, MiB")
     # -- end files and avatars -----------------------------------------------------------
+
+    # -- scale-out (issue 18): several instances behind a proxy, one owner per team ----------
+    team_leases: bool = _setting(False, _flag, "serve a team only while holding its lease (1 behind a proxy)")
+    instance_name: str = _setting("", lambda v: _name(v) if v else v, "this instance's name in team leases")
+    lease_seconds: float = _setting(4.0, _bounded(float, 1, 600), "team lease lifetime, s (renewed at a third)")
+    lease_wait: float = _setting(9.0, _bounded(float, 0, 600), "how long a request waits for its team's lease, s")
+    directory_poll: float = _setting(2.0, _bounded(float, 0.2, 3600), "re-read of owned teams' new users, s")
+    wait_for_active_shards: str = _setting("1", _active_shards, "shard copies active before a write starts (1..n or all)")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "Config":

@@ -93,6 +93,9 @@ class Client:
     """One authenticated WebSocket; a reader greenlet dispatches frames to callbacks."""
 
     def __init__(self, ws_url: str, token: str):
+        team = token.split(".", 1)[0] if "." in token else ""
+        if team.isdigit() and "?" not in ws_url:   # the scale-out proxy's routing key
+            ws_url += f"?team={team}"
         self.sock = websocket.create_connection(ws_url, timeout=60)
         self.sock.send(json.dumps({"type": "auth", "token": token}))
         while json.loads(self.sock.recv())["type"] != "ready":
@@ -399,7 +402,17 @@ def main():
     p.add_argument("--server-pid", type=int, default=None,
                    help="the server's worker process, to report its CPU per frame (Linux)")
     p.add_argument("--skip", choices=["raw", "throughput", "latency"], action="append", default=[])
+    # -- issue 18: the same cluster with all its instances and with one (scripts/bench_scaleout.py)
+    p.add_argument("--scaleout", metavar="CLUSTER",
+                   help="compare all of scripts/cluster's instances with one behind its proxy (--url)")
+    p.add_argument("--teams", type=int, default=8, help="--scaleout: teams the senders are spread over")
+    p.add_argument("--scaleout-rounds", type=int, default=3, help="--scaleout: alternating rounds")
+    p.add_argument("--failovers", type=int, default=3, help="--scaleout: kill -9 failovers to time")
     args = p.parse_args()
+    if args.scaleout:
+        import bench_scaleout  # noqa: PLC0415 - scripts/ is this script's directory
+        print(json.dumps(bench_scaleout.compare(args, sys.modules[__name__])))
+        return
     go = args.client == "go"
     if go and not go_client_available():
         print("note: no Go toolchain on PATH; using the Python client (--client python)", flush=True)

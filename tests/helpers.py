@@ -220,8 +220,9 @@ def wait_until(predicate, timeout: float, what, poll: float = 0.1):
 class WS:
     """A WebSocket client that keeps every frame and lets a test wait for one."""
 
-    def __init__(self, base: str, token: str | None = None, auth: bool = True, timeout: float = 10):
-        self.url = base.replace("http://", "ws://") + "/ws"
+    def __init__(self, base: str, token: str | None = None, auth: bool = True, timeout: float = 10,
+                 path: str = "/ws"):
+        self.url = base.replace("http://", "ws://") + path
         self.sock = websocket.create_connection(self.url, timeout=timeout)
         self.frames: list[dict] = []
         self.ready = None

@@ -148,6 +148,9 @@ def test_operators_alone_and_combined(world):
     r = ann["api"].put(f"/api/messages/{m3['id']}/like")
     assert r.status_code == 200, r.text
     wait_total(ann["api"], t, 4)
+    # A like is written without a refresh: searchable after the next one, which with replicas
+    # need not be the refresh that showed the four messages (issue 18's replicated run).
+    wait_total(ann["api"], f"{t} has:like", 1)
     api = ann["api"]
 
     def ids(q, **params):

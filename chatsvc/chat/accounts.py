@@ -7,7 +7,7 @@ import gevent
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from chatsvc.chat import audit
+from chatsvc.chat import audit, directory_sync
 from chatsvc.chat.context import ChatContext
 from chatsvc.chat.state import TeamState
 from chatsvc.errors import Conflict, Forbidden, Unauthorized
@@ -56,7 +56,10 @@ def avatar_color(username: str) -> str:
 
 
 def _issue_token(ctx: ChatContext, user: dict) -> str:
-    token = secrets.token_urlsafe(32)  # 256 bits
+    # "<team id>.<256 random bits>": the team id in front is the proxy's routing key
+    # (issue 18, docs/protocol.md "Scale-out"); the token stays opaque to clients, and
+    # tokens issued before (no team in front) keep working: they are looked up whole.
+    token = f"{user['team_id']}.{secrets.token_urlsafe(32)}"
     digest = token_hash(ctx, token)
     account_store.put_token(ctx.engine, digest, user["id"], user["team_id"], now_iso())
     ctx.tokens[digest] = (user["id"], user["team_id"])
@@ -97,16 +100,20 @@ def create_team(ctx: ChatContext, name: str, username: str, display_name: str,
     return team, user, _issue_token(ctx, user)
 
 
-def _team_by_name(ctx: ChatContext, name: str) -> TeamState | None:
+def _team_by_name(ctx: ChatContext, name: str, username: str) -> TeamState | None:
     team_id = account_store.claim_owner(ctx.engine, team_key(name))
-    if team_id is None or account_store.get_team(ctx.engine, team_id) is None:
+    if team_id is None:
+        return None
+    if not ctx.teams.serves(team_id):   # scale-out: another instance owns it (issue 18)
+        return directory_sync.one_user_view(ctx, team_id, username)
+    if account_store.get_team(ctx.engine, team_id) is None:
         return None
     return ctx.teams.get(team_id)
 
 
 def signup(ctx: ChatContext, team: str, invite_code: str, username: str, display_name: str,
            password: str) -> tuple[dict, str]:
-    state = _team_by_name(ctx, team)
+    state = _team_by_name(ctx, team, username)
     # One answer for "no such team" and "wrong code": the code is the secret.
     if state is None or not hmac.compare_digest(state.team["invite_code"], invite_code):
         raise Forbidden("unknown team or wrong invite code")
@@ -131,7 +138,7 @@ def _claim_imported(ctx: ChatContext, user: dict, display_name: str, password: s
 
 
 def login(ctx: ChatContext, team: str, username: str, password: str) -> tuple[dict, str]:
-    state = _team_by_name(ctx, team)
+    state = _team_by_name(ctx, team, username)
     user_id = state.by_username.get(username.casefold()) if state else None
     user = state.users.get(user_id) if user_id else None
     # Verify even when the user is unknown, so timing does not tell which part was wrong.
@@ -154,7 +161,10 @@ def authenticate(ctx: ChatContext, token: str | None) -> tuple[dict, str]:
         if doc is None:
             raise Unauthorized("missing or invalid token")
         found = ctx.tokens[digest] = (doc["user_id"], doc["team_id"])
-    user = ctx.teams.get(found[1]).users.get(found[0])
+    state = ctx.teams.get(found[1])
+    user = state.users.get(found[0])
+    if user is None and ctx.teams.guard is not None:   # signed up through another instance
+        user = directory_sync.late_user(ctx, state, found[0])
     if user is None:
         raise Unauthorized("missing or invalid token")
     return user, digest

@@ -142,11 +142,16 @@ class TeamStates:
         self._tail_size = tail_size
         self._teams: dict[str, TeamState] = {}
         self._loading: dict[str, Event] = {}
+        # Scale-out (issue 18): chat.ownership.Ownership, or None for a single instance.
+        # Every use of a team asks it first: a team is served only under its lease.
+        self.guard = None
         # message id -> chat id for recent messages, so a like or delete by id finds its
         # chat (and so its routing) without a search that might predate a refresh.
         self.recent_chat_of: OrderedDict[int, str] = OrderedDict()
 
     def get(self, team_id: str) -> TeamState:
+        if self.guard is not None:
+            self.guard.ensure(team_id)
         while team_id not in self._teams:
             pending = self._loading.get(team_id)
             if pending is not None:
@@ -160,8 +165,14 @@ class TeamStates:
         return self._teams[team_id]
 
     def add(self, state: TeamState):
-        """A team created by this process: nothing to load."""
-        self._teams[state.id] = state
+        """A team created by this process: nothing to load (behind the proxy, only kept
+        if this instance serves it; its owner loads it from the engine)."""
+        if self.serves(state.id):
+            self._teams[state.id] = state
+
+    def serves(self, team_id: str) -> bool:
+        """True unless another instance may own the team (always True without a guard)."""
+        return self.guard is None or self.guard.serves(team_id)
 
     def evict(self, team_id: str):
         """Forget a team's state: its next use loads it again from the engine (after

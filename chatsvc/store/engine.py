@@ -20,6 +20,13 @@ ConflictError = os_errors.ConflictError
 TransportError = os_errors.TransportError
 
 
+def read_preference(key: str) -> str:
+    """The engine's ``preference`` for one reader (a user; a chat for a tail): every read
+    with the same string goes to the same shard copies while they live, so with replicas
+    (which refresh at different moments) a reader never sees results come and go."""
+    return f"r{key}"
+
+
 class _FastJSON(JSONSerializer):
     """The client's JSON both ways through orjson: parsing a page of 10,000 hits or a bulk
     answer is most of the Python time of a big read or write. Anything orjson cannot
@@ -39,13 +46,17 @@ class _FastJSON(JSONSerializer):
 
 class Engine:
     def __init__(self, url: str, prefix: str, pool_size: int = 64, timeout: float = 10.0,
-                 shards: int = 1, replicas: int = 0):
+                 shards: int = 1, replicas: int = 0, wait_for_active_shards: str = "1"):
         self.url = url
+        self.wait_for_active_shards = wait_for_active_shards
         self.prefix = prefix
         self.shards = shards
         self.replicas = replicas
         self.client = OpenSearch(
-            hosts=[url],
+            # Several comma-separated nodes (scale-out): the client spreads requests over
+            # them and sets a node that stops answering aside (max_retries stays 0: a
+            # write is never re-sent blind; the caller gets Unavailable and retries).
+            hosts=url.split(","),
             pool_maxsize=pool_size,
             timeout=timeout,
             max_retries=0,

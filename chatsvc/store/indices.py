@@ -32,6 +32,11 @@ def template_body(engine: Engine, kind: str, spec: dict) -> dict:
     index_settings = template.setdefault("settings", {}).setdefault("index", {})
     index_settings.setdefault("number_of_shards", engine.shards)
     index_settings.setdefault("number_of_replicas", engine.replicas)
+    # Durability, explicit (issue 18): every write request is fsynced to the translog of
+    # each in-sync copy before the engine answers, and a write starts once this many copies
+    # are active (docs/protocol.md, "What an acknowledged send means").
+    index_settings.setdefault("translog", {}).setdefault("durability", "request")
+    index_settings.setdefault("write", {}).setdefault("wait_for_active_shards", engine.wait_for_active_shards)
     return {
         "index_patterns": [pattern],
         # Longer prefixes win over shorter ones that happen to match the same names.

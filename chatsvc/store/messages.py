@@ -5,7 +5,7 @@ its chat, so one chat's history is on one shard and reads name that shard.
 """
 from chatsvc.ids import id_month
 from chatsvc.store.bulk import Op
-from chatsvc.store.engine import Engine
+from chatsvc.store.engine import Engine, read_preference
 
 _IGNORE_MISSING = {"ignore_unavailable": "true", "allow_no_indices": "true"}
 
@@ -233,8 +233,10 @@ def page(engine: Engine, chat_id: str, *, before: int | None = None, after: int 
     order = "asc" if after is not None and before is None else "desc"
     body = {"query": query, "size": limit, "sort": [{"id": order}], "track_total_hits": False,
             "seq_no_primary_term": True}
+    # The viewer's pages stay on the same shard copies (issue 18; store.engine.read_preference).
+    params = dict(_IGNORE_MISSING, preference=read_preference(viewer_id or chat_id))
     hits = engine.call("search", index=engine.messages_pattern, routing=chat_id, body=body,
-                       params=_IGNORE_MISSING)["hits"]["hits"]
+                       params=params)["hits"]["hits"]
     return [_with_version(h) for h in hits]
 
 
@@ -244,7 +246,7 @@ def tails(engine: Engine, chat_ids: list[str], size: int) -> dict[str, list[dict
         return {}
     body = []
     for chat_id in chat_ids:
-        body.append({"index": engine.messages_pattern, "routing": chat_id,
+        body.append({"index": engine.messages_pattern, "routing": chat_id, "preference": read_preference(chat_id),
                      "ignore_unavailable": True, "allow_no_indices": True})
         body.append({"query": {"term": {"chat_id": chat_id}}, "size": size,
                      "sort": [{"id": "desc"}], "track_total_hits": False, "seq_no_primary_term": True})

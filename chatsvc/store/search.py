@@ -18,12 +18,13 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 
-from chatsvc.store.engine import Engine
+from chatsvc.store.engine import Engine, read_preference
 
 # Compliance fields never leave the engine through search.
 _SOURCE_EXCLUDES = ["deleted_body", "hidden_log", "deleted_by", "deleted_at", "versions", "file_text"]
 _PARAMS = {"ignore_unavailable": "true", "allow_no_indices": "true"}
-MAX_ROUTING_CHATS = 100   # beyond this, ask every shard rather than build a long routing list
+MAX_ROUTING_CHATS = 100
+   # beyond this, ask every shard rather than build a long routing list
 
 
 # stemmed, unstemmed, code-ish tokens whole, and the parts of code-ish tokens (github of
@@ -296,7 +297,10 @@ def search_messages(engine: Engine, q: MessageQuery, *, size: int, upper_id: int
     if search_after is not None:
         body["search_after"] = search_after
     body["highlight"] = highlight_clause()
-    params = dict(_PARAMS, pre_filter_shard_size="1")
+    # One user's searches go to the same shard copies (issue 18): with replicas, copies
+    # refresh at different moments, and a search on another copy could contradict the one
+    # just before it. The preference names copies, not results: nothing else changes.
+    params = dict(_PARAMS, pre_filter_shard_size="1", preference=read_preference(q.viewer_id))
     if q.chat_ids and len(q.chat_ids) <= MAX_ROUTING_CHATS:
         params["routing"] = ",".join(q.chat_ids)
     result = engine.call("search", index=engine.messages_pattern, body=body, params=params)

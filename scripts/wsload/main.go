@@ -71,7 +71,21 @@ func bodyText(i int) string {
 	return strings.Join(parts, " ")
 }
 
+// teamOf is the team id a token starts with ("<team id>.<secret>"), or "" for older
+// tokens: behind the scale-out proxy, /ws?team=<id> routes the connection to its team's
+// instance (docs/protocol.md, "Scale-out").
+func teamOf(token string) string {
+	head, _, found := strings.Cut(token, ".")
+	if !found || head == "" || strings.Trim(head, "0123456789") != "" {
+		return ""
+	}
+	return head
+}
+
 func dial(url, token string) *websocket.Conn {
+	if team := teamOf(token); team != "" && !strings.Contains(url, "?") {
+		url += "?team=" + team
+	}
 	conn, _, err := websocket.DefaultDialer.Dial(url, nil)
 	if err != nil {
 		fail("dial: %v", err)
@@ -168,7 +182,7 @@ func (m *mixer) next(chatID string, i int) []byte {
 }
 
 func throughput(j job) map[string]any {
-	var acked, errors atomic.Int64
+	var acked, errors, lost atomic.Int64
 	var measuring atomic.Bool
 	stop := time.Now().Add(time.Duration((j.Warmup + j.Seconds) * float64(time.Second)))
 	var wg sync.WaitGroup
@@ -183,6 +197,9 @@ func throughput(j job) map[string]any {
 			for {
 				_, data, err := conn.ReadMessage()
 				if err != nil {
+					if time.Now().Before(stop) {
+						lost.Add(1)
+					}
 					return
 				}
 				var f frame
@@ -208,7 +225,11 @@ func throughput(j job) map[string]any {
 		go func(chatID string) {
 			defer wg.Done()
 			for i := 0; time.Now().Before(stop); i++ {
-				slots <- struct{}{}
+				select { // a connection the server closed frees no slot: do not wait past the end
+				case slots <- struct{}{}:
+				case <-time.After(time.Until(stop)):
+					return
+				}
 				if conn.WriteMessage(websocket.TextMessage, mix.next(chatID, i)) != nil {
 					return
 				}
@@ -229,7 +250,7 @@ func throughput(j job) map[string]any {
 		mentions += m.nMention.Load()
 	}
 	return map[string]any{"acked": acked.Load(), "acked_per_s": float64(acked.Load()) / elapsed,
-		"errors": errors.Load(), "replies": replies, "reactions": reactions, "mentions": mentions}
+		"errors": errors.Load(), "lost_connections": lost.Load(), "replies": replies, "reactions": reactions, "mentions": mentions}
 }
 
 func latency(j job) map[string]any {

@@ -123,7 +123,7 @@ class Person:
             route.connect_to_server()
             self.ws_routes.append(route)
 
-        self.page.route_web_socket(re.compile(r"/ws$"), handle)
+        self.page.route_web_socket(re.compile(r"/ws(\?|$)"), handle)   # /ws?team=<id>: the routing key
 
     def network(self, up):
         """Takes the whole network (REST and WebSocket) down or brings it back."""

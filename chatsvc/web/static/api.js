@@ -20,9 +20,12 @@ export class ApiError extends Error {
 }
 
 let token = null;
+let team = null;
 let onUnauthorized = null;
 
 export function setToken(value) { token = value; }
+/** The caller's team id, sent as X-Chatsvc-Team: the scale-out proxy routes by it. */
+export function setTeam(value) { team = value; }
 export function getToken() { return token; }
 export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
 
@@ -39,6 +42,7 @@ async function request(method, path, body, { auth = true } = {}) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (auth && token) headers.Authorization = `Bearer ${token}`;
+  if (auth && team) headers['X-Chatsvc-Team'] = team;
   let res;
   try {
     res = await fetch(path, {

@@ -12,7 +12,7 @@
 // failure reports, and `window.chatsvcMarkdownHtml(text)` (markdown.js's renderer, for the
 // parity test). Without it, nothing is exposed.
 
-import { Api, ApiError, setToken, getToken, setUnauthorizedHandler } from './api.js';
+import { Api, ApiError, setToken, setTeam, getToken, setUnauthorizedHandler } from './api.js';
 import { ChatSocket, threadFields } from './socket.js';
 import { Store } from './state.js';
 import { cmpId, newClientMsgId } from './ids.js';
@@ -672,6 +672,7 @@ const STATUS_TEXT = { ready: 'Online', connecting: 'Connecting…', offline: 'Re
 function startSocket(me) {
   socket = new ChatSocket({
     getToken,
+    getTeam: () => store.me?.team_id || me.team_id,
     outboxKey: `chatsvc.outbox.${me.id}`,
     restSend: (item) => Api.sendMessage(item.chat_id, { body: item.body, client_msg_id: item.client_msg_id, ...threadFields(item) }),
   });
@@ -718,6 +719,7 @@ function renderMe() {
 async function enterWorkspace(me) {
   store.reset();
   store.setMe(me);
+  setTeam(me.team_id);
   readSent.clear();
   auth.hide();
   $('#workspace').hidden = false;
@@ -732,6 +734,7 @@ function endSession(message = '') {
   socket = null;
   localStorage.removeItem(TOKEN_KEY);
   setToken(null);
+  setTeam(null);
   store.reset();
   attention.resetUnread();
   typingSent.clear();

@@ -22,12 +22,14 @@ export class ChatSocket extends EventTarget {
   /**
    * @param {object} o
    * @param {() => string|null} o.getToken
+   * @param {() => string|null} [o.getTeam]  the team id: the proxy's routing key (/ws?team=)
    * @param {string} o.outboxKey  localStorage key, so a reload still delivers what was typed
    * @param {(item) => Promise<object>} o.restSend  REST fallback while the socket is down
    */
-  constructor({ getToken, outboxKey, restSend }) {
+  constructor({ getToken, getTeam = () => null, outboxKey, restSend }) {
     super();
     this.getToken = getToken;
+    this.getTeam = getTeam;
     this.outboxKey = outboxKey;
     this.restSend = restSend;
     this.ws = null;
@@ -82,7 +84,9 @@ export class ChatSocket extends EventTarget {
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     let ws;
     try {
-      ws = new WebSocket(`${scheme}://${location.host}/ws`);
+      // Behind the scale-out proxy all of a team goes to one instance: say which team.
+      const team = this.getTeam();
+      ws = new WebSocket(`${scheme}://${location.host}/ws${team ? `?team=${encodeURIComponent(team)}` : ''}`);
     } catch {
       this.scheduleReconnect();
       return;
