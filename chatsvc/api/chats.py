@@ -11,7 +11,7 @@ bp = Blueprint("chats", __name__)
 
 @bp.post("/api/chats")
 @endpoint("Start a direct or group chat (a direct chat is reused for the same pair)",
-          body=s.CreateChatIn, response=s.ChatOut, status=201)
+          body=s.CreateChatIn, response=s.ChatOut, status=201, per_user="chat_user")
 def create_chat():
     data = load_json(s.CreateChatIn())
     chat, created = chats.create_chat(ctx(), me(), data["member_ids"], data["title"])
@@ -57,7 +57,8 @@ def send(chat_id):
 
 
 @bp.post("/api/chats/<chat_id>/read")
-@endpoint("Move the caller's read marker forward", body=s.ReadIn, status=204)
+@endpoint("Move the caller's read marker forward", body=s.ReadIn, status=204,
+          per_user="action_user")
 def read(chat_id):
     data = load_json(s.ReadIn())
     reads.mark_read(ctx(), me(), chat_id, parse_id(data["message_id"]))

@@ -105,6 +105,7 @@ class FrameCommand:
     ctx: object
     pipelined: bool = True
     ordered_by: str | None = None
+    throttle: str | None = None   # the per-user throttle (chatsvc.throttle.Throttles) it counts against
 
     def order_key(self, frame: dict):
         if self.ordered_by is None:
@@ -117,6 +118,8 @@ class FrameCommand:
             data = self.schema.load(frame)
         except ValidationError as exc:
             raise BadRequest(f"invalid {self.kind} frame", exc.messages) from None
+        if self.throttle is not None:
+            getattr(self.ctx.throttles, self.throttle).hit(user["id"])
         return self.handler(self.ctx, user, data)
 
 
@@ -138,5 +141,11 @@ COMMANDS = {
 
 
 def command_table(ctx) -> dict[str, FrameCommand]:
-    return {kind: FrameCommand(kind, schema, handler, ctx, ordered_by=key)
+    return {kind: FrameCommand(kind, schema, handler, ctx, ordered_by=key,
+                               throttle=None if kind in UNTHROTTLED else "action_user")
             for kind, (schema, handler, key) in COMMANDS.items()}
+
+
+# A send has its own limit (CHATSVC_SEND_RATE, chat/send.py), so do edits (the send's body
+# rules); typing is rate-limited where it is forwarded (chat/typing.py).
+UNTHROTTLED = {"send", "edit", "typing"}

@@ -12,6 +12,7 @@ is in history before anybody is told about it (docs/architecture.md, "The send p
 """
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -67,7 +68,9 @@ def _check_send_rate(ctx: ChatContext, me: dict):
     if bucket is None:
         bucket = ctx.send_limits[me["id"]] = TokenBucket(ctx.config.send_rate, ctx.config.send_burst)
     if not bucket.take():
-        raise RateLimited("you are sending messages too fast; slow down")
+        error = RateLimited("you are sending messages too fast; slow down")
+        error.retry_after = max(1, math.ceil(bucket.retry_after()))
+        raise error
 
 
 def thread_root(ctx: ChatContext, state, chat: dict, me: dict, thread_id: int) -> dict:

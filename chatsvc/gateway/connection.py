@@ -15,10 +15,12 @@ import socket
 from collections import deque
 
 import gevent
+from gevent.event import Event
 from gevent.lock import Semaphore
 
 log = logging.getLogger(__name__)
-CLOSE_TOO_SLOW = 1008
+CLOSE_TOO_SLOW = 1008        # also: sending faster than served for too long (InputGate)
+CLOSE_TOO_BIG = 1009
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_IDLE = 4408
 SEND_LOCK_TIMEOUT = 10.0
@@ -34,13 +36,21 @@ class WholeFrameSocket:
     a time (the outbox writer and the reader's pong/close replies share the socket).
     """
 
-    __slots__ = ("_sock", "_lock", "_raw")
+    __slots__ = ("_sock", "_lock", "_raw", "gate")
 
-    def __init__(self, sock):
+    def __init__(self, sock, gate: "InputGate | None" = None):
         self._sock = sock
         self._lock = Semaphore()
         # The OS-level socket under gevent's (non-blocking): writes that never yield.
         self._raw = getattr(sock, "_sock", None)
+        self.gate = gate
+
+    def recv(self, size: int) -> bytes:
+        """simple_websocket's reader reads here: it waits while the connection's read-ahead
+        is full (back-pressure: the kernel buffers fill and the client's sends block)."""
+        if self.gate is not None:
+            self.gate.wait_for_room()
+        return self._sock.recv(size)
 
     def try_send(self, data) -> int:
         """Write what the kernel takes now, without yielding; 0 if another writer is mid-frame
@@ -75,6 +85,37 @@ class WholeFrameSocket:
 
     def __getattr__(self, name):
         return getattr(self._sock, name)
+
+
+class InputGate:
+    """Bounds what simple_websocket's reader greenlet reads ahead of the gateway: at most
+    ``frames`` decoded frames wait in its input buffer. When full, the reader stops
+    reading the socket; if no room appears within ``stall`` seconds (a client sending
+    faster than it is served, and not for a moment), the connection is closed with 1008
+    and dropped."""
+
+    __slots__ = ("ws", "frames", "stall", "_room", "overflowed")
+
+    def __init__(self, ws, frames: int, stall: float):
+        self.ws, self.frames, self.stall = ws, frames, stall
+        self._room = Event()
+        self.overflowed = False
+
+    def wait_for_room(self):
+        buffered = self.ws.input_buffer
+        while len(buffered) >= self.frames:
+            self._room.clear()
+            if not self._room.wait(self.stall) and len(buffered) >= self.frames:
+                self.overflowed = True
+                try:
+                    self.ws.close(reason=CLOSE_TOO_SLOW, message="sending faster than served")
+                except Exception:
+                    pass
+                raise OSError("client sends faster than it is served")
+
+    def consumed(self):
+        """The gateway took a frame: room for the reader again."""
+        self._room.set()
 
 
 _dirty: list = []   # connections with frames queued since the last flush
