@@ -12,6 +12,7 @@ frame it is stuck on) instead of being buffered without end.
 """
 import logging
 import socket
+import time
 from collections import deque
 
 import gevent
@@ -88,30 +89,45 @@ class WholeFrameSocket:
 
 
 class InputGate:
-    """Bounds what simple_websocket's reader greenlet reads ahead of the gateway: at most
-    ``frames`` decoded frames wait in its input buffer. When full, the reader stops
-    reading the socket; if no room appears within ``stall`` seconds (a client sending
-    faster than it is served, and not for a moment), the connection is closed with 1008
-    and dropped."""
+    """Bounds what simple_websocket's reader greenlet reads ahead of the gateway.
 
-    __slots__ = ("ws", "frames", "stall", "_room", "overflowed")
+    At most ``frames`` decoded frames wait in its input buffer: when full, the reader
+    stops reading the socket (the kernel buffers fill and the client's sends block). A
+    client that keeps more than half of that waiting for ``stall`` seconds on end sends
+    faster than it is served: it is closed with 1008 and dropped. A client with a bounded
+    window of frames in flight (fewer than half) never is."""
+
+    __slots__ = ("ws", "frames", "stall", "_room", "_behind_since", "overflowed")
 
     def __init__(self, ws, frames: int, stall: float):
         self.ws, self.frames, self.stall = ws, frames, stall
         self._room = Event()
+        self._behind_since = None
         self.overflowed = False
 
     def wait_for_room(self):
         buffered = self.ws.input_buffer
-        while len(buffered) >= self.frames:
+        if len(buffered) <= self.frames // 2:
+            self._behind_since = None
+            return
+        if self._behind_since is None:
+            self._behind_since = time.monotonic()
+        while True:
+            left = self.stall - (time.monotonic() - self._behind_since)
+            if left <= 0:
+                self._drop()
+            if len(buffered) < self.frames:
+                return
             self._room.clear()
-            if not self._room.wait(self.stall) and len(buffered) >= self.frames:
-                self.overflowed = True
-                try:
-                    self.ws.close(reason=CLOSE_TOO_SLOW, message="sending faster than served")
-                except Exception:
-                    pass
-                raise OSError("client sends faster than it is served")
+            self._room.wait(left)
+
+    def _drop(self):
+        self.overflowed = True
+        try:
+            self.ws.close(reason=CLOSE_TOO_SLOW, message="sending faster than served")
+        except Exception:
+            pass
+        raise OSError("the client sends faster than it is served")
 
     def consumed(self):
         """The gateway took a frame: room for the reader again."""
