@@ -123,6 +123,7 @@ class Config:
                         "development allows the default secret")
     trusted_proxies: int = _setting(0, _bounded(int, 0, 5),
                                     "proxies in front whose X-Forwarded-For is believed")
+    throttles: int = _setting(1, _bounded(int, 0, 1), "0: every abuse throttle off (benchmarks)")
     throttle_scale: float = _setting(1.0, _bounded(float, 0.001, 1e6),
                                      "multiplies every throttle's count (tests, benchmarks)")
     throttle_keys: int = _setting(100_000, _bounded(int, 100, 10_000_000),

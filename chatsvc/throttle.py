@@ -129,6 +129,24 @@ class Concurrency:
         self._slots.release()
 
 
+class _Off:
+    """A throttle that never refuses (CHATSVC_THROTTLES=0)."""
+
+    def hit(self, key):
+        pass
+
+    check = failed = succeeded = hit
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def __len__(self):
+        return 0
+
+
 class Throttles:
     """The process's throttles, each from its CHATSVC_LIMIT_* setting (counts multiplied by
     CHATSVC_THROTTLE_SCALE). ``on_refuse(name)`` is told of every refusal (metrics)."""
@@ -148,13 +166,14 @@ class Throttles:
                                       config.throttle_keys, on_refuse=on_refuse)
         self.searches = Concurrency("searches", max(1, round(config.search_concurrency * scale)),
                                     on_refuse)
+        if not config.throttles:   # CHATSVC_THROTTLES=0: off, to measure what they cost
+            for name in (*self.KEYED, "login_failures", "searches"):
+                setattr(self, name, _Off())
 
     def on_refuse(self, callback):
         """Tell ``callback(name)`` of every refusal from now on (metrics)."""
-        for name in self.KEYED:
+        for name in (*self.KEYED, "login_failures", "searches"):
             getattr(self, name)._on_refuse = callback
-        self.login_failures._on_refuse = callback
-        self.searches._on_refuse = callback
 
     def sizes(self) -> dict[str, int]:
         """Tracked keys per throttle (a gauge of /metrics)."""

@@ -22,6 +22,7 @@ from chatsvc.ids import id_time
 from chatsvc.store import Engine
 from chatsvc.store import imports as import_store
 from chatsvc.store import messages as message_store
+from chatsvc.store.indices import bootstrap
 from tests.conftest import ServerProcess
 from tests.helpers import WS, Api, RecordingPublisher, history, send, team_with_chat, unique
 
@@ -43,6 +44,7 @@ def big_team(engine_url, index_prefix):
     process (the server under test has never loaded it)."""
     config = Config(search_url=engine_url, index_prefix=index_prefix, secret="test-secret-for-this-session")
     engine = Engine(engine_url, index_prefix)
+    bootstrap(engine)   # this module may be the session's first user of the prefix
     ctx = ChatContext(config, engine, RecordingPublisher())
     name = unique("big")
     team, ann, _ = accounts.create_team(ctx, name, "ann", "Ann", "password123")

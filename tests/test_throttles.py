@@ -325,3 +325,17 @@ def test_concurrency_cap_refuses_rather_than_queues():
                 pass
     with cap:
         pass
+
+
+def test_throttles_off_never_refuse():
+    from chatsvc.config import Config
+    from chatsvc.throttle import Throttles
+    off = Throttles(Config(throttles=0, limit_login_address=(1, 60.0)))
+    for _ in range(50):
+        off.login_address.hit("10.0.0.1")
+        off.login_failures.failed("pair")
+        off.login_failures.check("pair")
+    on = Throttles(Config(limit_login_address=(1, 60.0)))
+    on.login_address.hit("10.0.0.1")
+    with pytest.raises(RateLimited):
+        on.login_address.hit("10.0.0.1")

@@ -1,6 +1,7 @@
 """Chats and their messages."""
 from flask import Blueprint
 
+from chatsvc import metrics
 from chatsvc.api import schemas as s
 from chatsvc.api.base import ctx, endpoint, load_args, load_json, me
 from chatsvc.chat import chats, history as chat_history, reads, send as chat_send, settings
@@ -53,6 +54,7 @@ def send(chat_id):
     data = load_json(s.SendIn())
     message, created = chat_send.send_message(ctx(), me(), chat_id, data["body"], data["client_msg_id"],
                                               parse_id(data["thread_id"]), data["also_in_chat"])
+    metrics.ACKS.inc()
     return message, 201 if created else 200
 
 

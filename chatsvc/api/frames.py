@@ -10,6 +10,7 @@ from typing import Callable
 
 from marshmallow import Schema, ValidationError, fields
 
+from chatsvc import metrics
 from chatsvc.api import schemas as s
 from chatsvc.chat import deletion, edits, reactions, reads, send, typing
 from chatsvc.errors import BadRequest
@@ -52,6 +53,7 @@ class DeleteFrame(s.DeleteQuery):
 def _send(ctx, user, data):
     message, _ = send.send_message(ctx, user, data["chat_id"], data["body"], data["client_msg_id"],
                                    parse_id(data["thread_id"]), data["also_in_chat"])
+    metrics.ACKS.inc()
     return {"type": "ack", "client_msg_id": data["client_msg_id"], "message": message}
 
 
