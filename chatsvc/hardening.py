@@ -35,7 +35,7 @@ def _size_gauges(ctx, hub):
          lambda: sum(len(c) for c in hub.by_user.values()))
     size("chatsvc_users_online", "users with at least one connection", lambda: len(hub.by_user))
     size("chatsvc_outbox_frames", "frames queued to connections, not yet written",
-         lambda: sum(len(c._outbox) for conns in hub.by_user.values() for c in conns))
+         lambda: sum(c.queued for conns in hub.by_user.values() for c in conns))
     size("chatsvc_bulk_queue", "operations waiting for the group commit", ctx.bulk.queue_depth)
     size("chatsvc_cache_entries", "entries of the in-process caches", lambda: {
         "teams": ctx.teams.team_count(), "tails": ctx.teams.tail_count(),

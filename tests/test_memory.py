@@ -77,7 +77,6 @@ def test_cache_budget_holds_with_2000_chats_of_300_messages(engine_url, index_pr
                                               "password": "password123"})
         assert r.status_code == 200, r.text
         ann = {"api": api.as_user(r.json()["token"])}
-        assert len(ann["api"].get("/api/chats").json()["chats"]) == CHATS   # every tail, once
         before = worker_rss(srv)
         peak = before
         for i, chat_id in enumerate(big_team["chat_ids"]):

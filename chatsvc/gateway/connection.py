@@ -170,6 +170,11 @@ class Connection:
         self._dirty = False
 
     @property
+    def queued(self) -> int:
+        """Frames waiting in the outbox (a gauge of /metrics)."""
+        return len(self._outbox)
+
+    @property
     def user_id(self):
         return self.user["id"] if self.user else None
 
