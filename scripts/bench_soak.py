@@ -66,7 +66,11 @@ def run(url: str, chats: list[dict], rate: float, seconds: float, worker) -> dic
 
     watcher = threading.Thread(target=watch_progress, daemon=True)
     watcher.start()
-    out, _ = proc.communicate(json.dumps(job))
+    # stdin and stdout by hand: communicate() would read stderr too, beside the watcher.
+    proc.stdin.write(json.dumps(job))
+    proc.stdin.close()
+    out = proc.stdout.read()
+    proc.wait()
     watcher.join(5)
     if proc.returncode != 0:
         sys.exit(f"wsload failed (exit {proc.returncode})")

@@ -15,11 +15,13 @@ from chatsvc.throttle import Backoff, Concurrency, KeyedLimit
 from tests.conftest import ServerProcess
 from tests.helpers import WS, Api, assert_error, send, unique
 
-SMALL = dict(throttle_scale=1, trusted_proxies=1, limit_login_address="6/3",
-             login_free_failures=3, login_backoff=0.5, login_backoff_max=2,
-             limit_signup_address="3/2", limit_team_address="3/2", limit_invite_address="3/2",
-             limit_search_user="3/2", limit_action_user="4/2", limit_chat_user="3/2",
-             limit_ws_user="3/2", limit_ws_address="20/2")
+# Each limit refills one call per 4 s: slow enough that a loaded machine (requests taking
+# a second each) still trips it, quick enough that a test waits out Retry-After.
+SMALL = dict(throttle_scale=1, trusted_proxies=1, limit_login_address="6/24",
+             login_free_failures=3, login_backoff=2, login_backoff_max=8,
+             limit_signup_address="3/12", limit_team_address="3/12", limit_invite_address="3/12",
+             limit_search_user="3/12", limit_action_user="4/16", limit_chat_user="3/12",
+             limit_ws_user="3/12", limit_ws_address="20/80")
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +60,7 @@ def throttled(response) -> int:
     """Assert a 429 rate_limited with Retry-After; the seconds it says."""
     error = assert_error(response, 429, "rate_limited")
     retry = int(response.headers["Retry-After"])
-    assert 1 <= retry <= 5 and error["retry_after"] == retry, (response.headers, error)
+    assert 1 <= retry <= 8 and error["retry_after"] == retry, (response.headers, error)
     return retry
 
 
@@ -101,7 +103,7 @@ def test_thirty_wrong_passwords_are_not_thirty_401s(small):
     team, _ = new_team(api, "ann")
     addr = address()
     statuses = [login(api, team, "ann", f"guess-{i}-wrong", addr).status_code for i in range(30)]
-    assert statuses.count(401) <= SMALL["login_free_failures"] + 2, statuses
+    assert statuses.count(401) <= SMALL["login_free_failures"] + 3, statuses
     assert statuses.count(429) >= 25, statuses
 
 
@@ -220,7 +222,7 @@ def test_ws_action_frames_are_throttled_and_the_socket_stays(small):
         answers = [ws.request({"type": "like", "message_id": message["id"]}) for _ in range(5)]
         assert [a["type"] for a in answers[:4]] == ["ok"] * 4, answers
         assert answers[4]["type"] == "error" and answers[4]["code"] == "rate_limited", answers
-        assert 1 <= answers[4]["retry_after"] <= 5
+        assert 1 <= answers[4]["retry_after"] <= 8
         time.sleep(answers[4]["retry_after"])
         assert ws.request({"type": "unlike", "message_id": message["id"]})["type"] == "ok"
     finally:

@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import ServerProcess
 from tests.helpers import WS, Api, assert_error, bad_request, forbidden, make_team, wait_until
 
-SETTINGS = dict(token_idle=3, token_lifetime=9, token_recheck=1)
+SETTINGS = dict(token_idle=4, token_lifetime=11, token_recheck=1)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_idle_token_expires_but_a_used_one_does_not(pair):
     a, _ = pair
     team, _ = make_team(Api(a.url), "ann")
     idle, busy = login(a.url, team, "ann"), login(a.url, team, "ann")
-    for _ in range(5):          # 5 s of use, one call a second: longer than the idle timeout
+    for _ in range(6):          # 6 s of use, one call a second: longer than the idle timeout
         assert works(a.url, busy)
         time.sleep(1)
     assert works(a.url, busy)
@@ -58,8 +58,8 @@ def test_token_lifetime_ends_even_a_busy_token(pair):
     while time.monotonic() - started < SETTINGS["token_lifetime"] - 1.5:
         assert works(a.url, token) and works(b.url, token)
         time.sleep(1)
-    refused_within(a.url, token, 4)
-    refused_within(b.url, token, 4)
+    refused_within(a.url, token, 10)
+    refused_within(b.url, token, 10)
 
 
 def test_log_out_everywhere_holds_on_the_other_process(pair):
@@ -74,9 +74,9 @@ def test_log_out_everywhere_holds_on_the_other_process(pair):
         assert r.status_code == 204, r.text
         assert not works(a.url, asker) and not works(a.url, other)   # at once where it was made
         assert socket_a.wait_close() == 4401
-        refused_within(b.url, asker, 4)                               # within seconds elsewhere
-        refused_within(b.url, other, 4)
-        assert socket_b.wait_close(timeout=6) == 4401
+        refused_within(b.url, asker, 10)                               # within seconds elsewhere
+        refused_within(b.url, other, 10)
+        assert socket_b.wait_close(timeout=15) == 4401
         # another member's tokens are untouched
         assert works(a.url, people["bob"]["token"]) and works(b.url, people["bob"]["token"])
     finally:
@@ -113,8 +113,8 @@ def test_password_change_revokes_every_other_token_on_both_processes(pair):
         assert works(a.url, asker)                        # the asker stays logged in
         assert not works(a.url, phone)
         assert phone_socket_a.wait_close() == 4401
-        refused_within(b.url, phone, 4)
-        assert phone_socket_b.wait_close(timeout=6) == 4401
+        refused_within(b.url, phone, 10)
+        assert phone_socket_b.wait_close(timeout=15) == 4401
         assert works(b.url, asker)
         # the new password logs in, the old one no longer does; bob is untouched
         login(a.url, team, "ann", "a-new-password")
@@ -133,4 +133,4 @@ def test_logout_on_one_process_holds_on_the_other(pair):
     assert works(b.url, token)
     assert Api(b.url, token).post("/api/auth/logout").status_code == 204
     assert not works(b.url, token)
-    refused_within(a.url, token, 4)
+    refused_within(a.url, token, 10)
