@@ -338,6 +338,18 @@ func soak(j job) map[string]any {
 			conns = append(conns, conn)
 			if ti == 0 {
 				senders[ci] = conn
+			} else {
+				// Members only read: ping like a real client (protocol 4.2), or the
+				// server's heartbeat timeout closes them after 60 s of silence.
+				go func() {
+					ping := []byte(`{"type":"ping"}`)
+					for {
+						time.Sleep(20 * time.Second)
+						if conn.WriteMessage(websocket.TextMessage, ping) != nil {
+							return
+						}
+					}
+				}()
 			}
 			go func() {
 				for {
