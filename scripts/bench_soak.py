@@ -56,8 +56,21 @@ def run(url: str, chats: list[dict], rate: float, seconds: float, worker) -> dic
                             stderr=subprocess.PIPE, text=True)
     rss = {}
 
+    def sample_each_minute():
+        """The RSS once a minute from "ready" on: whether growth is the caches warming
+        up to their bounds (tails, recent ids) or keeps going."""
+        minute = 0
+        while "end" not in rss:
+            time.sleep(60)
+            minute += 1
+            if "end" not in rss:
+                rss.setdefault("minutes", []).append(worker.memory_info().rss)
+                print(f"  minute {minute}: server RSS {rss['minutes'][-1] / 2**20:.1f} MiB", flush=True)
+
     def watch_progress():
         for line in proc.stderr:
+            if line.strip() == "ready":
+                threading.Thread(target=sample_each_minute, daemon=True).start()
             if line.strip() in ("ready", "end"):
                 rss[line.strip()] = worker.memory_info().rss
                 print(f"  {line.strip()}: server RSS {rss[line.strip()] / 2**20:.1f} MiB", flush=True)
@@ -76,6 +89,7 @@ def run(url: str, chats: list[dict], rate: float, seconds: float, worker) -> dic
         sys.exit(f"wsload failed (exit {proc.returncode})")
     result = json.loads(out)
     result["rss_start"], result["rss_end"] = rss.get("ready"), rss.get("end")
+    result["rss_minutes"] = rss.get("minutes", [])
     return result
 
 
@@ -99,6 +113,10 @@ def main():
     change = 100 * (end - start) / start
     print(f"RSS: {start / 2**20:.1f} MiB with every connection open, {end / 2**20:.1f} MiB at the end "
           f"({change:+.1f}%; target within 10%)")
+    if len(result["rss_minutes"]) >= 3:
+        warm = result["rss_minutes"][2]
+        print(f"RSS after 3 minutes (tails filled) {warm / 2**20:.1f} MiB -> end {end / 2**20:.1f} MiB "
+              f"({100 * (end - warm) / warm:+.1f}%)")
     print(f"errors: {result['errors']} error frames, {result['closed']} connections closed by the "
           f"server; {result['delivered']} deliveries")
     for m in result["minutes"]:
