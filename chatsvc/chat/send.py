@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from chatsvc.chat.context import ChatContext
 
 SEEN_KEYS = 500_000  # idempotency keys remembered in process (~100 MB at most)
+SEEN_KEY_BYTES = 200
 
 
 def send_message(ctx: ChatContext, me: dict, chat_id: str, body: str, client_msg_id: str,
@@ -97,12 +98,20 @@ class Outgoing:
     root: dict | None = None   # the thread root a reply updates
 
 
+def seen_keys_within(cache_mb: float) -> int:
+    """How many idempotency keys a tenth of the cache budget holds (~200 bytes each)."""
+    return max(10_000, min(SEEN_KEYS, int(cache_mb * 2**20 / 10 / SEEN_KEY_BYTES)))
+
+
 class MessageSender:
     """Stores messages exactly once per (sender, client_msg_id) and publishes them."""
 
     def __init__(self, ctx: ChatContext):
         self._ctx = ctx
         self._seen: OrderedDict[str, tuple[int, str]] = OrderedDict()  # key -> (id, chat)
+        # Issue 16: within CHATSVC_CACHE_MB (a tenth of it); an older retry is answered
+        # through the engine's claim instead, so a smaller cache costs speed, not correctness.
+        self._seen_limit = seen_keys_within(ctx.config.cache_mb)
         self._inflight: dict[str, AsyncResult] = {}
         # Keys whose _bulk failed in transit: the engine may have stored them even so.
         self._uncertain: set[str] = set()
@@ -151,7 +160,7 @@ class MessageSender:
 
     def _remember(self, key: str, msg_id: int, chat_id: str):
         self._seen[key] = (msg_id, chat_id)
-        if len(self._seen) > SEEN_KEYS:
+        if len(self._seen) > self._seen_limit:
             self._seen.popitem(last=False)
 
     def _store(self, it: Outgoing) -> tuple[dict, bool]:

@@ -142,6 +142,8 @@ class TeamStates:
         self._engine = engine
         self._tail_size = tail_size
         self.budget = CacheBudget(cache_mb * 1024 * 1024)   # issue 16: LRU under CHATSVC_CACHE_MB
+        # message id -> chat id entries: a tenth of the budget at ~150 bytes each (issue 16)
+        self._recent_limit = max(10_000, min(200_000, int(cache_mb * 2**20 / 10 / 150)))
         self._teams: dict[str, TeamState] = {}
         self._loading: dict[str, Event] = {}
         # message id -> chat id for recent messages, so a like or delete by id finds its
@@ -211,9 +213,9 @@ class TeamStates:
                 "muted": bool(item.get("muted")), "notify": item.get("notify")}
         return state
 
-    def remember_message(self, message_id: int, chat_id: str, limit: int = 200_000):
+    def remember_message(self, message_id: int, chat_id: str, limit: int | None = None):
         self.recent_chat_of[message_id] = chat_id
-        if len(self.recent_chat_of) > limit:
+        if len(self.recent_chat_of) > (limit or self._recent_limit):
             self.recent_chat_of.popitem(last=False)
 
     def tails(self, state: TeamState, chat_ids) -> dict[str, Tail]:
