@@ -9,9 +9,9 @@ import os
 
 from flask import Flask
 
-from chatsvc import api, cli, gateway, web
+from chatsvc import api, cli, gateway, hardening, web
 from chatsvc.api import frames
-from chatsvc.chat import accounts, people, retention
+from chatsvc.chat import accounts, people, retention, tokens
 from chatsvc.chat.context import ChatContext
 from chatsvc.config import Config
 from chatsvc.store import Engine
@@ -43,9 +43,11 @@ def create_app(config: Config | None = None, *, init_indices: bool = True) -> Fl
 
     def authenticate(token):
         user, digest = accounts.authenticate(ctx, token)
+        hardening.admit_socket_user(ctx, user)
         return user, accounts.public_user(user), digest
 
-    gateway.init_app(app, gateway.Gateway(config, hub, authenticate, frames.command_table(ctx)))
+    gateway.init_app(app, gateway.Gateway(config, hub, authenticate, frames.command_table(ctx),
+                                          still_live=lambda hashes: tokens.still_live(ctx, hashes)))
 
     # -- scale-out (issue 18): one owner per team behind the proxy --------------------
     if config.team_leases:
@@ -54,6 +56,8 @@ def create_app(config: Config | None = None, *, init_indices: bool = True) -> Fl
     # -------------------------------------------------------------------------------
 
     api.init_app(app)
+    # -- issue 16: proxies, headers, /ws origin, throttles' metrics, /metrics, access logs --
+    hardening.wire(app, ctx, hub)
     app.register_blueprint(web.bp)
     cli.register(app)
     return app
@@ -72,4 +76,4 @@ def _bootstrap_quietly(engine: Engine):
     try:
         bootstrap(engine)
     except Exception as exc:
-        log.warning("index bootstrap failed (engine at %s): %s", engine.url, exc)
+        log.warning("index bootstrap failed (engine at %s): %s", engine.safe_url, exc)

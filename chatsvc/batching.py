@@ -24,6 +24,9 @@ class GroupCommit:
         self._worker = None
         self.batches = 0  # observed by the benchmark
 
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
     def submit(self, item):
         """Queue ``item`` and return its result once its batch is done."""
         done = AsyncResult()

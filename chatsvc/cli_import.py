@@ -4,6 +4,7 @@ import sys
 import click
 
 from chatsvc.cli_engine import job_engine
+from chatsvc.store.engine import redacted
 
 
 def register(group, app):
@@ -62,7 +63,7 @@ def register(group, app):
             click.echo(f"import: error: {exc.message}", err=True)
             raise SystemExit(exc.exit_code) from None
         except Unavailable as exc:
-            click.echo(f"import: error: {exc.message} (search engine at {config.search_url}); "
+            click.echo(f"import: error: {exc.message} (search engine at {redacted(config.search_url)}); "
                        "run the import again to finish", err=True)
             raise SystemExit(4) from None
         except TransportError as exc:

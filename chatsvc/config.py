@@ -15,6 +15,7 @@ class ConfigError(ValueError):
     """A CHATSVC_* variable holds a value the service cannot use."""
 
 
+DEFAULT_SECRET = "dev-only-secret-change-me"
 _PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
@@ -79,6 +80,34 @@ def _bounded(kind, low, high):
     return parse
 
 
+def _rate(value: str) -> tuple[int, float]:
+    """``N/S``: at most N in any S seconds (a bucket of N refilled at N/S per second)."""
+    count, sep, seconds = value.partition("/")
+    try:
+        count_n, seconds_n = int(count), float(seconds)
+    except ValueError:
+        raise ValueError("must be COUNT/SECONDS, e.g. 20/60") from None
+    if not sep or count_n < 1 or not 0 < seconds_n <= 86400 * 7:
+        raise ValueError("must be COUNT/SECONDS with COUNT >= 1 and 0 < SECONDS <= 604800")
+    return count_n, seconds_n
+
+
+def _choice(*allowed):
+    def parse(value: str) -> str:
+        if value not in allowed:
+            raise ValueError("must be one of " + ", ".join(allowed))
+        return value
+    return parse
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+    for origin in origins:
+        if origin != "*" and not urlparse(origin).netloc:
+            raise ValueError("must be a comma-separated list of origins like https://chat.example.com")
+    return origins
+
+
 def _setting(default, parse, help_text):
     return field(default=default, metadata={"parse": parse, "help": help_text})
 
@@ -137,6 +166,52 @@ class Config:
     lease_wait: float = _setting(9.0, _bounded(float, 0, 600), "how long a request waits for its team's lease, s")
     directory_poll: float = _setting(2.0, _bounded(float, 0.2, 3600), "re-read of owned teams' new users, s")
     wait_for_active_shards: str = _setting("1", _active_shards, "shard copies active before a write starts (1..n or all)")
+
+    # -- hardening (issue 16): throttles, tokens, memory, headers, observability ----------
+    env: str = _setting("production", _choice("production", "development"),
+                        "development allows the default secret")
+    trusted_proxies: int = _setting(0, _bounded(int, 0, 5),
+                                    "proxies in front whose X-Forwarded-For is believed")
+    throttles: int = _setting(1, _bounded(int, 0, 1), "0: every abuse throttle off (benchmarks)")
+    throttle_scale: float = _setting(1.0, _bounded(float, 0.001, 1e6),
+                                     "multiplies every throttle's count (tests, benchmarks)")
+    throttle_keys: int = _setting(100_000, _bounded(int, 100, 10_000_000),
+                                  "throttle keys tracked per kind (least recently used go)")
+    limit_login_address: tuple = _setting((30, 60.0), _rate, "login attempts per address")
+    login_free_failures: int = _setting(5, _bounded(int, 1, 1000),
+                                        "wrong passwords per account and address before back-off")
+    login_backoff: float = _setting(1.0, _bounded(float, 0.01, 3600), "first back-off, s (doubles)")
+    login_backoff_max: float = _setting(900.0, _bounded(float, 0.01, 86400), "longest back-off, s")
+    limit_signup_address: tuple = _setting((20, 600.0), _rate, "signups per address")
+    limit_team_address: tuple = _setting((5, 3600.0), _rate, "team creations per address")
+    limit_invite_address: tuple = _setting((10, 600.0), _rate, "wrong invite codes per address")
+    limit_search_user: tuple = _setting((30, 10.0), _rate, "searches per user")
+    search_concurrency: int = _setting(16, _bounded(int, 1, 10000), "searches running at once")
+    limit_action_user: tuple = _setting((120, 10.0), _rate,
+                                        "likes, reactions, reads, deletes per user")
+    limit_chat_user: tuple = _setting((30, 60.0), _rate, "chat creations per user")
+    limit_ws_user: tuple = _setting((30, 60.0), _rate, "WebSocket connections per user")
+    limit_ws_address: tuple = _setting((120, 60.0), _rate, "WebSocket connections per address")
+    token_idle: float = _setting(30 * 86400.0, _bounded(float, 1, 1e9), "token idle timeout, s")
+    token_lifetime: float = _setting(90 * 86400.0, _bounded(float, 1, 1e9), "token lifetime, s")
+    token_recheck: float = _setting(5.0, _bounded(float, 0.1, 3600),
+                                    "cached tokens are re-checked in the engine after this, s")
+    token_cache_size: int = _setting(100_000, _bounded(int, 10, 10_000_000), "cached tokens")
+    cache_mb: float = _setting(256.0, _bounded(float, 1, 1 << 20),
+                               "memory budget of team states and chat tails, MiB")
+    ws_input_frames: int = _setting(32, _bounded(int, 1, 100000),
+                                    "frames read ahead per connection before reading stops")
+    ws_input_stall: float = _setting(10.0, _bounded(float, 0.1, 3600),
+                                     "s a full read-ahead may last before the connection is dropped")
+    allowed_origins: tuple = _setting((), _origins, "origins allowed on /ws (default: the host)")
+    log_json: int = _setting(0, _bounded(int, 0, 1), "1: one JSON object per log line")
+
+    def check_secret(self):
+        """Refuse the well-known default secret outside development: it peppers every token
+        hash, and a value printed in the source peppers nothing."""
+        if self.secret == DEFAULT_SECRET and self.env != "development":
+            raise ConfigError("CHATSVC_SECRET is the built-in development value: set a secret "
+                              "of your own (e.g. openssl rand -hex 32), or CHATSVC_ENV=development")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "Config":

@@ -46,7 +46,13 @@ class TooLarge(ChatError):
 
 
 class RateLimited(ChatError):
+    """``retry_after``: whole seconds until a retry can succeed (REST's Retry-After
+    header, and a field of the WebSocket error frame)."""
     code, status = "rate_limited", 429
+    retry_after = 1
+
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "retry_after": self.retry_after}
 
 
 class Unavailable(ChatError):

@@ -19,3 +19,9 @@ class TokenBucket:
             self._tokens -= 1
             return True
         return False
+
+    def retry_after(self, now: float | None = None) -> float:
+        """Seconds until the next ``take`` can succeed (0 when it can now)."""
+        now = time.monotonic() if now is None else now
+        tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        return max(0.0, (1 - tokens) / self.rate)

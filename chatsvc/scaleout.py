@@ -52,9 +52,7 @@ def _forget_tokens(ctx, team_id: str):
     """A team taken over: tokens of it cached here before (e.g. at a login this instance
     answered for another owner) are looked up in the engine again, so one revoked
     meanwhile on the previous owner is refused here too."""
-    for digest, (_, cached_team) in list(ctx.tokens.items()):
-        if cached_team == team_id:
-            ctx.tokens.pop(digest, None)
+    ctx.tokens.forget_team(team_id)
 
 
 def _directory_poller(ctx, every: float):

@@ -48,8 +48,10 @@ class Cluster:
                      "--engine-port", str(ports["engine"]), "--transport-port", str(ports["transport"]),
                      "--app-port", str(ports["app"]), "--proxy-port", str(ports["proxy"]),
                      "--prefix", self.name]
+        # The tests sign many people up from one address: the abuse throttles scaled as for
+        # the suite's other servers (tests/conftest.py).
         self.env = dict(os.environ, CHATSVC_PRESENCE_GRACE="1", CHATSVC_SEND_RATE="1000",
-                        CHATSVC_SEND_BURST="10000", **env)
+                        CHATSVC_SEND_BURST="10000", CHATSVC_THROTTLE_SCALE="1000", **env)
         self.env.pop("CHATSVC_SECRET", None)
 
     def run(self, *command, check=True) -> subprocess.CompletedProcess:

@@ -21,6 +21,8 @@ from chatsvc.store.indices import bootstrap
 from tests.helpers import Api, RecordingPublisher, engine_answers, wait_until
 from tests.helpers import team_with_chat as make_team_with_chat
 
+# Scripts and servers the tests start run with the development secret (issue 16).
+os.environ.setdefault("CHATSVC_ENV", "development")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENGINE_URL = os.environ.get("CHATSVC_SEARCH_URL", "http://127.0.0.1:9200").rstrip("/")
 
@@ -91,7 +93,10 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = dict(os.environ, CHATSVC_SEARCH_URL=engine_url, CHATSVC_INDEX_PREFIX=prefix,
                         CHATSVC_BIND=f"127.0.0.1:{self.port}", CHATSVC_PRESENCE_GRACE="1",
-                        CHATSVC_SECRET="test-secret-for-this-session")
+                        CHATSVC_SECRET="test-secret-for-this-session", CHATSVC_ENV="development",
+                        # Generous throttles: the suite makes hundreds of teams from one
+                        # address; a test of a throttle sets its own small limits.
+                        CHATSVC_THROTTLE_SCALE="1000")
         self.env.update({f"CHATSVC_{k.upper()}": str(v) for k, v in settings.items()})
         self.proc = None
         self.log_path = os.path.join(ROOT, "var", "test-logs", f"server-{self.port}.log")

@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from chatsvc.api import accounts, admin, chats, contacts, health, messages, openapi, search
 from chatsvc.api import files as files_api   # files and avatars (issue 14)
-from chatsvc.errors import ChatError
+from chatsvc.errors import ChatError, RateLimited
 
 log = logging.getLogger(__name__)
 BLUEPRINTS = [health.bp, openapi.bp, accounts.bp, contacts.bp, chats.bp, messages.bp, search.bp, admin.bp,
@@ -33,7 +33,11 @@ def init_app(app: Flask):
 
     @app.errorhandler(ChatError)
     def chat_error(exc: ChatError):
-        return error_response(exc.code, exc.message, exc.status, exc.fields)
+        body, status = error_response(exc.code, exc.message, exc.status, exc.fields)
+        if isinstance(exc, RateLimited):
+            body["error"]["retry_after"] = exc.retry_after
+            return body, status, {"Retry-After": str(exc.retry_after)}
+        return body, status
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

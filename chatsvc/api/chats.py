@@ -1,6 +1,7 @@
 """Chats and their messages."""
 from flask import Blueprint
 
+from chatsvc import metrics
 from chatsvc.api import schemas as s
 from chatsvc.api.base import ctx, endpoint, load_args, load_json, me
 from chatsvc.chat import chats, history as chat_history, reads, send as chat_send, settings
@@ -11,7 +12,7 @@ bp = Blueprint("chats", __name__)
 
 @bp.post("/api/chats")
 @endpoint("Start a direct or group chat (a direct chat is reused for the same pair)",
-          body=s.CreateChatIn, response=s.ChatOut, status=201)
+          body=s.CreateChatIn, response=s.ChatOut, status=201, per_user="chat_user")
 def create_chat():
     data = load_json(s.CreateChatIn())
     chat, created = chats.create_chat(ctx(), me(), data["member_ids"], data["title"])
@@ -54,11 +55,13 @@ def send(chat_id):
     message, created = chat_send.send_message(ctx(), me(), chat_id, data["body"], data["client_msg_id"],
                                               parse_id(data["thread_id"]), data["also_in_chat"],
                                               data["file_ids"])
+    metrics.ACKS.inc()
     return message, 201 if created else 200
 
 
 @bp.post("/api/chats/<chat_id>/read")
-@endpoint("Move the caller's read marker forward", body=s.ReadIn, status=204)
+@endpoint("Move the caller's read marker forward", body=s.ReadIn, status=204,
+          per_user="action_user")
 def read(chat_id):
     data = load_json(s.ReadIn())
     reads.mark_read(ctx(), me(), chat_id, parse_id(data["message_id"]))

@@ -10,6 +10,7 @@ from typing import Callable
 
 from marshmallow import Schema, ValidationError, fields
 
+from chatsvc import metrics
 from chatsvc.api import schemas as s
 from chatsvc.chat import deletion, edits, reactions, reads, send, typing
 from chatsvc.errors import BadRequest
@@ -52,6 +53,7 @@ class DeleteFrame(s.DeleteQuery):
 def _send(ctx, user, data):
     message, _ = send.send_message(ctx, user, data["chat_id"], data["body"], data["client_msg_id"],
                                    parse_id(data["thread_id"]), data["also_in_chat"], data["file_ids"])
+    metrics.ACKS.inc()
     return {"type": "ack", "client_msg_id": data["client_msg_id"], "message": message}
 
 
@@ -105,6 +107,7 @@ class FrameCommand:
     ctx: object
     pipelined: bool = True
     ordered_by: str | None = None
+    throttle: str | None = None   # the per-user throttle (chatsvc.throttle.Throttles) it counts against
 
     def order_key(self, frame: dict):
         if self.ordered_by is None:
@@ -117,6 +120,8 @@ class FrameCommand:
             data = self.schema.load(frame)
         except ValidationError as exc:
             raise BadRequest(f"invalid {self.kind} frame", exc.messages) from None
+        if self.throttle is not None:
+            getattr(self.ctx.throttles, self.throttle).hit(user["id"])
         return self.handler(self.ctx, user, data)
 
 
@@ -138,5 +143,11 @@ COMMANDS = {
 
 
 def command_table(ctx) -> dict[str, FrameCommand]:
-    return {kind: FrameCommand(kind, schema, handler, ctx, ordered_by=key)
+    return {kind: FrameCommand(kind, schema, handler, ctx, ordered_by=key,
+                               throttle=None if kind in UNTHROTTLED else "action_user")
             for kind, (schema, handler, key) in COMMANDS.items()}
+
+
+# A send has its own limit (CHATSVC_SEND_RATE, chat/send.py), so do edits (the send's body
+# rules); typing is rate-limited where it is forwarded (chat/typing.py).
+UNTHROTTLED = {"send", "edit", "typing"}

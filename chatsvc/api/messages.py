@@ -18,19 +18,20 @@ def _message_id(raw: str) -> int:
 
 
 @bp.put("/api/messages/<message_id>/like")
-@endpoint("Like a message (idempotent)", response=s.MessageOut)
+@endpoint("Like a message (idempotent)", response=s.MessageOut, per_user="action_user")
 def like(message_id):
     return reactions.like(ctx(), me(), _message_id(message_id))
 
 
 @bp.delete("/api/messages/<message_id>/like")
-@endpoint("Take back a like (idempotent)", response=s.MessageOut)
+@endpoint("Take back a like (idempotent)", response=s.MessageOut, per_user="action_user")
 def unlike(message_id):
     return reactions.unlike(ctx(), me(), _message_id(message_id))
 
 
 @bp.delete("/api/messages/<message_id>")
-@endpoint("Delete for me (hide) or for everyone (sender only)", query=s.DeleteQuery, status=204)
+@endpoint("Delete for me (hide) or for everyone (sender only)", query=s.DeleteQuery, status=204,
+          per_user="action_user")
 def delete(message_id):
     scope = load_args(s.DeleteQuery())["scope"]
     deletion.delete_message(ctx(), me(), _message_id(message_id), scope)
@@ -54,13 +55,13 @@ def edit(message_id):
 
 
 @bp.put("/api/messages/<message_id>/reactions/<emoji>")
-@endpoint("React with one emoji (idempotent)", response=s.MessageOut)
+@endpoint("React with one emoji (idempotent)", response=s.MessageOut, per_user="action_user")
 def react(message_id, emoji):
     return reactions.react(ctx(), me(), _message_id(message_id), emoji, True)
 
 
 @bp.delete("/api/messages/<message_id>/reactions/<emoji>")
-@endpoint("Take back a reaction (idempotent)", response=s.MessageOut)
+@endpoint("Take back a reaction (idempotent)", response=s.MessageOut, per_user="action_user")
 def unreact(message_id, emoji):
     return reactions.react(ctx(), me(), _message_id(message_id), emoji, False)
 

@@ -37,6 +37,11 @@ class SignupIn(Request):
     password = _password()
 
 
+class PasswordIn(Request):
+    current_password = _text(1, 256, required=True)
+    new_password = _password()
+
+
 class LoginIn(Request):
     team = _text(1, 64, required=True)
     username = _text(1, 64, required=True)

@@ -10,7 +10,8 @@ bp = Blueprint("search", __name__)
 
 @bp.get("/api/search")
 @endpoint("Search the caller's visible messages (query language in PROTOCOL.md)",
-          query=s.SearchQuery, response=s.SearchOut)
+          query=s.SearchQuery, response=s.SearchOut, per_user="search_user",
+          concurrency="searches")
 def search_messages():
     args = load_args(s.SearchQuery())
     return search.search(ctx(), me(), args["q"], sort=args["sort"], limit=args["limit"],

@@ -7,10 +7,10 @@ import gevent
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from chatsvc.chat import audit, directory_sync
+from chatsvc.chat import audit, directory_sync, tokens
 from chatsvc.chat.context import ChatContext
 from chatsvc.chat.state import TeamState
-from chatsvc.errors import Conflict, Forbidden, Unauthorized
+from chatsvc.errors import Conflict, Forbidden, RateLimited, Unauthorized
 from chatsvc.ids import now_iso
 from chatsvc.chat import file_urls
 from chatsvc.store import accounts as account_store
@@ -32,11 +32,17 @@ def hash_password(password: str) -> str:
     return _in_thread(_hasher.hash, password)
 
 
-def password_matches(stored_hash: str, password: str) -> bool:
+def _verify(stored_hash: str, password: str) -> bool:
+    # In the worker thread: a mismatch is an answer, not an error for gevent's threadpool
+    # to print with a stack trace.
     try:
-        return _in_thread(_hasher.verify, stored_hash, password)
+        return _hasher.verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def password_matches(stored_hash: str, password: str) -> bool:
+    return _in_thread(_verify, stored_hash, password)
 
 
 def token_hash(ctx: ChatContext, token: str) -> str:
@@ -60,9 +66,7 @@ def _issue_token(ctx: ChatContext, user: dict) -> str:
     # (issue 18, docs/protocol.md "Scale-out"); the token stays opaque to clients, and
     # tokens issued before (no team in front) keep working: they are looked up whole.
     token = f"{user['team_id']}.{secrets.token_urlsafe(32)}"
-    digest = token_hash(ctx, token)
-    account_store.put_token(ctx.engine, digest, user["id"], user["team_id"], now_iso())
-    ctx.tokens[digest] = (user["id"], user["team_id"])
+    tokens.store_new(ctx, token_hash(ctx, token), user)
     return token
 
 
@@ -111,11 +115,24 @@ def _team_by_name(ctx: ChatContext, name: str, username: str) -> TeamState | Non
     return ctx.teams.get(team_id)
 
 
+def _invite_matches(state: TeamState | None, invite_code: str) -> bool:
+    # Bytes, not str: compare_digest refuses non-ASCII strings (a 500 before issue 16).
+    return state is not None and hmac.compare_digest(state.team["invite_code"].encode(),
+                                                     invite_code.encode())
+
+
 def signup(ctx: ChatContext, team: str, invite_code: str, username: str, display_name: str,
-           password: str) -> tuple[dict, str]:
+           password: str, address: str | None = None) -> tuple[dict, str]:
+    """Join with the invite code. Wrong codes count against the caller's address
+    (CHATSVC_LIMIT_INVITE_ADDRESS): guessing codes is throttled, joining is not."""
+    ctx.throttles.invite_address.check(address)
     state = _team_by_name(ctx, team, username)
     # One answer for "no such team" and "wrong code": the code is the secret.
-    if state is None or not hmac.compare_digest(state.team["invite_code"], invite_code):
+    if not _invite_matches(state, invite_code):
+        try:
+            ctx.throttles.invite_address.hit(address)
+        except RateLimited:
+            pass   # this attempt is answered as wrong; the next one is throttled
         raise Forbidden("unknown team or wrong invite code")
     existing = state.users.get(state.by_username.get(username.casefold(), ""))
     if existing is not None and existing.get("unclaimed"):
@@ -137,34 +154,41 @@ def _claim_imported(ctx: ChatContext, user: dict, display_name: str, password: s
     return user
 
 
-def login(ctx: ChatContext, team: str, username: str, password: str) -> tuple[dict, str]:
+def login(ctx: ChatContext, team: str, username: str, password: str,
+          address: str | None = None) -> tuple[dict, str]:
+    """A token for the right password. Throttled per address (CHATSVC_LIMIT_LOGIN_ADDRESS)
+    and, after CHATSVC_LOGIN_FREE_FAILURES wrong passwords for one account from one
+    address, with a growing back-off for that pair: the owner logging in from elsewhere
+    is not locked out by someone guessing her password."""
+    throttles = ctx.throttles
+    throttles.login_address.hit(address)
+    pair = (team.strip().casefold(), username.casefold(), address)
+    throttles.login_failures.check(pair)
     state = _team_by_name(ctx, team, username)
     user_id = state.by_username.get(username.casefold()) if state else None
     user = state.users.get(user_id) if user_id else None
     # Verify even when the user is unknown, so timing does not tell which part was wrong.
     stored = user["password_hash"] if user else _DUMMY_HASH
     if not password_matches(stored, password) or user is None:
+        throttles.login_failures.failed(pair)
         raise Unauthorized("wrong team, username or password")
+    throttles.login_failures.succeeded(pair)
     if user.get("is_admin") or user.get("is_compliance"):   # issue 17: logins of admins are audited
         audit.record_ctx(ctx, user, "login", {"user_id": user["id"]})
     return user, _issue_token(ctx, user)
 
 
 def authenticate(ctx: ChatContext, token: str | None) -> tuple[dict, str]:
-    """(user, token hash) for a live token; Unauthorized otherwise."""
+    """(user, token hash) for a live token; Unauthorized otherwise (chat/tokens.py: idle
+    timeout, lifetime, revocation seen within CHATSVC_TOKEN_RECHECK seconds)."""
     if not token or len(token) > 512:
         raise Unauthorized("missing or invalid token")
     digest = token_hash(ctx, token)
-    found = ctx.tokens.get(digest)
-    if found is None:
-        doc = account_store.get_token(ctx.engine, digest)
-        if doc is None:
-            raise Unauthorized("missing or invalid token")
-        found = ctx.tokens[digest] = (doc["user_id"], doc["team_id"])
-    state = ctx.teams.get(found[1])
-    user = state.users.get(found[0])
+    entry = tokens.check(ctx, digest)
+    state = ctx.teams.get(entry.team_id)
+    user = state.users.get(entry.user_id)
     if user is None and ctx.teams.guard is not None:   # signed up through another instance
-        user = directory_sync.late_user(ctx, state, found[0])
+        user = directory_sync.late_user(ctx, state, entry.user_id)
     if user is None:
         raise Unauthorized("missing or invalid token")
     return user, digest
@@ -172,9 +196,27 @@ def authenticate(ctx: ChatContext, token: str | None) -> tuple[dict, str]:
 
 def logout(ctx: ChatContext, digest: str):
     """Revoke one token: REST refuses it at once and its sockets are closed."""
-    account_store.delete_token(ctx.engine, digest)
-    ctx.tokens.pop(digest, None)
-    ctx.publisher.disconnect_token(digest)
+    tokens.revoke(ctx, digest)
+
+
+def logout_everywhere(ctx: ChatContext, me: dict) -> int:
+    """Revoke every token of the caller, this one included; how many."""
+    return tokens.revoke_all(ctx, me["id"])
+
+
+def change_password(ctx: ChatContext, me: dict, digest: str, current: str, new: str):
+    """Needs the current password; revokes every other token of the caller (and closes
+    their sockets), keeps the one that asked."""
+    pair = ("password", me["id"], None)
+    ctx.throttles.login_failures.check(pair)
+    if not password_matches(me["password_hash"], current):
+        ctx.throttles.login_failures.failed(pair)
+        raise Forbidden("the current password is wrong", {"current_password": ["wrong password"]})
+    ctx.throttles.login_failures.succeeded(pair)
+    user = dict(me, password_hash=hash_password(new))
+    account_store.put_user(ctx.engine, user)
+    ctx.teams.get(me["team_id"]).add_user(user)
+    tokens.revoke_all(ctx, me["id"], keep=digest)
 
 
 _DUMMY_HASH = _hasher.hash("timing-equaliser")

@@ -5,7 +5,9 @@ from chatsvc.chat.message_writes import MessageWrites
 from chatsvc.chat.send import MessageSender
 from chatsvc.chat.state import TeamStates
 from chatsvc.ids import SnowflakeGenerator
+from chatsvc.chat.tokens import TokenCache
 from chatsvc.ratelimit import TokenBucket
+from chatsvc.throttle import Throttles
 from chatsvc.store import BulkWriter, Engine
 from chatsvc.blobs import make_blob_store
 from chatsvc.chat import file_urls
@@ -18,8 +20,9 @@ class ChatContext:
         self.publisher = publisher
         self.ids = SnowflakeGenerator(config.worker_id)
         self.bulk = BulkWriter(engine, config.bulk_delay_ms, config.bulk_max_items)
-        self.teams = TeamStates(engine, config.tail_size)
-        self.tokens: dict[str, tuple[str, str]] = {}  # token hash -> (user id, team id)
+        self.teams = TeamStates(engine, config.tail_size, config.cache_mb)
+        self.tokens = TokenCache(config.token_cache_size)  # token hash -> CachedToken
+        self.throttles = Throttles(config)
         self.send_limits: dict[str, TokenBucket] = {}  # sender id -> her bucket
         self.typing_seen: dict[tuple, float] = {}       # (user, chat) -> last typing event
         self.message_writes = MessageWrites()   # writes under way per message (chat/message_writes.py)

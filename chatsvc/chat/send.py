@@ -12,6 +12,7 @@ is in history before anybody is told about it (docs/architecture.md, "The send p
 """
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from chatsvc.chat.context import ChatContext
 
 SEEN_KEYS = 500_000  # idempotency keys remembered in process (~100 MB at most)
+SEEN_KEY_BYTES = 200
 
 
 def send_message(ctx: ChatContext, me: dict, chat_id: str, body: str, client_msg_id: str,
@@ -97,7 +99,9 @@ def _check_send_rate(ctx: ChatContext, me: dict):
     if bucket is None:
         bucket = ctx.send_limits[me["id"]] = TokenBucket(ctx.config.send_rate, ctx.config.send_burst)
     if not bucket.take():
-        raise RateLimited("you are sending messages too fast; slow down")
+        error = RateLimited("you are sending messages too fast; slow down")
+        error.retry_after = max(1, math.ceil(bucket.retry_after()))
+        raise error
 
 
 def thread_root(ctx: ChatContext, state, chat: dict, me: dict, thread_id: int) -> dict:
@@ -125,12 +129,20 @@ class Outgoing:
     files: list = ()           # the attached files' entries (chat/files.py)
 
 
+def seen_keys_within(cache_mb: float) -> int:
+    """How many idempotency keys a tenth of the cache budget holds (~200 bytes each)."""
+    return max(10_000, min(SEEN_KEYS, int(cache_mb * 2**20 / 10 / SEEN_KEY_BYTES)))
+
+
 class MessageSender:
     """Stores messages exactly once per (sender, client_msg_id) and publishes them."""
 
     def __init__(self, ctx: ChatContext):
         self._ctx = ctx
         self._seen: OrderedDict[str, tuple[int, str]] = OrderedDict()  # key -> (id, chat)
+        # Issue 16: within CHATSVC_CACHE_MB (a tenth of it); an older retry is answered
+        # through the engine's claim instead, so a smaller cache costs speed, not correctness.
+        self._seen_limit = seen_keys_within(ctx.config.cache_mb)
         self._inflight: dict[str, AsyncResult] = {}
         # Keys whose _bulk failed in transit: the engine may have stored them even so.
         self._uncertain: set[str] = set()
@@ -180,7 +192,7 @@ class MessageSender:
 
     def _remember(self, key: str, msg_id: int, chat_id: str):
         self._seen[key] = (msg_id, chat_id)
-        if len(self._seen) > SEEN_KEYS:
+        if len(self._seen) > self._seen_limit:
             self._seen.popitem(last=False)
 
     def _store(self, it: Outgoing) -> tuple[dict, bool]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from gevent.event import Event
 
 from chatsvc import store
+from chatsvc.chat.budget import CacheBudget, estimate
 from chatsvc.errors import NotFound, Unavailable
 from chatsvc.store import accounts as account_store
 from chatsvc.store import chats as chat_store
@@ -137,9 +138,12 @@ class TeamStates:
     """Loads each team's state on first use and keeps it. Concurrent first uses of one
     team wait for a single load."""
 
-    def __init__(self, engine: store.Engine, tail_size: int):
+    def __init__(self, engine: store.Engine, tail_size: int, cache_mb: float = 256.0):
         self._engine = engine
         self._tail_size = tail_size
+        self.budget = CacheBudget(cache_mb * 1024 * 1024)   # issue 16: LRU under CHATSVC_CACHE_MB
+        # message id -> chat id entries: a tenth of the budget at ~150 bytes each (issue 16)
+        self._recent_limit = max(10_000, min(200_000, int(cache_mb * 2**20 / 10 / 150)))
         self._teams: dict[str, TeamState] = {}
         self._loading: dict[str, Event] = {}
         # Scale-out (issue 18): chat.ownership.Ownership, or None for a single instance.
@@ -162,6 +166,7 @@ class TeamStates:
                 self._teams[team_id] = self._load(team_id)
             finally:
                 self._loading.pop(team_id).set()
+        self.budget.touch_team(team_id)
         return self._teams[team_id]
 
     def add(self, state: TeamState):
@@ -169,6 +174,7 @@ class TeamStates:
         if this instance serves it; its owner loads it from the engine)."""
         if self.serves(state.id):
             self._teams[state.id] = state
+            self.budget.touch_team(state.id)
 
     def serves(self, team_id: str) -> bool:
         """True unless another instance may own the team (always True without a guard)."""
@@ -178,6 +184,7 @@ class TeamStates:
         """Forget a team's state: its next use loads it again from the engine (after
         something outside the normal paths, such as an import, wrote to it)."""
         self._teams.pop(team_id, None)
+        self.budget.forget_team(team_id)
 
     def peek(self, team_id: str) -> TeamState | None:
         """The team's state if this process has it loaded (never loads it)."""
@@ -217,13 +224,15 @@ class TeamStates:
                 "muted": bool(item.get("muted")), "notify": item.get("notify")}
         return state
 
-    def remember_message(self, message_id: int, chat_id: str, limit: int = 200_000):
+    def remember_message(self, message_id: int, chat_id: str, limit: int | None = None):
         self.recent_chat_of[message_id] = chat_id
-        if len(self.recent_chat_of) > limit:
+        if len(self.recent_chat_of) > (limit or self._recent_limit):
             self.recent_chat_of.popitem(last=False)
 
     def tails(self, state: TeamState, chat_ids) -> dict[str, Tail]:
         """The tails of these chats, loading every missing one in a single _msearch."""
+        for cid in chat_ids:
+            self.budget.touch_tail(state.id, cid)
         missing = [cid for cid in chat_ids if cid not in state.tails]
         for cid in missing:
             state.tails[cid] = Tail(self._tail_size)
@@ -239,14 +248,33 @@ class TeamStates:
                 tail.fill(loaded[cid])
                 for doc in tail.messages:
                     self.remember_message(doc["id"], cid)
+        if missing or self.budget.due():
+            self.budget.enforce(self._teams)
         result = {}
         for cid in chat_ids:
-            tail = state.tails[cid]
+            tail = state.tails.get(cid) or self._reload(state, cid)
             tail.loaded.wait()
             if state.tails.get(cid) is not tail:  # its load failed in another greenlet
                 raise Unavailable("could not load this chat's history; retry later")
             result[cid] = tail
         return result
+
+    def _reload(self, state: TeamState, chat_id: str) -> Tail:
+        """A tail the budget dropped between its load and this read (rare): load again."""
+        return self.tails(state, [chat_id])[chat_id]
+
+    # -- sizes, for /metrics -----------------------------------------------------------
+    def team_count(self) -> int:
+        return len(self._teams)
+
+    def tail_count(self) -> int:
+        return sum(len(s.tails) for s in list(self._teams.values()))
+
+    def cached_messages(self) -> int:
+        return sum(len(t.messages) for s in list(self._teams.values()) for t in list(s.tails.values()))
+
+    def estimated_bytes(self) -> int:
+        return estimate(dict(self._teams))
 
     def tail(self, state: TeamState, chat_id: str) -> Tail:
         return self.tails(state, [chat_id])[chat_id]

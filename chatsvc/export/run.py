@@ -358,9 +358,9 @@ def run_export(engine, opts: ExportOptions) -> dict:
     except Unavailable as exc:
         where = (f"; the export so far is kept: continue with --resume --out {opts.out}"
                  if run.state.get("written") else "")
-        raise engine_down(f"cannot reach the search engine at {engine.url}: {exc.message}{where}") from None
+        raise engine_down(f"cannot reach the search engine at {engine.safe_url}: {exc.message}{where}") from None
     except TransportError as exc:
-        raise engine_down(f"the search engine at {engine.url} refused a request: "
+        raise engine_down(f"the search engine at {engine.safe_url} refused a request: "
                           f"{exc.status_code} {exc.error}") from None
     except OSError as exc:
         raise output_error(f"cannot write the export to {opts.out}: "

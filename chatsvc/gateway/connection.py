@@ -12,13 +12,16 @@ frame it is stuck on) instead of being buffered without end.
 """
 import logging
 import socket
+import time
 from collections import deque
 
 import gevent
+from gevent.event import Event
 from gevent.lock import Semaphore
 
 log = logging.getLogger(__name__)
-CLOSE_TOO_SLOW = 1008
+CLOSE_TOO_SLOW = 1008        # also: sending faster than served for too long (InputGate)
+CLOSE_TOO_BIG = 1009
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_IDLE = 4408
 SEND_LOCK_TIMEOUT = 10.0
@@ -34,13 +37,21 @@ class WholeFrameSocket:
     a time (the outbox writer and the reader's pong/close replies share the socket).
     """
 
-    __slots__ = ("_sock", "_lock", "_raw")
+    __slots__ = ("_sock", "_lock", "_raw", "gate")
 
-    def __init__(self, sock):
+    def __init__(self, sock, gate: "InputGate | None" = None):
         self._sock = sock
         self._lock = Semaphore()
         # The OS-level socket under gevent's (non-blocking): writes that never yield.
         self._raw = getattr(sock, "_sock", None)
+        self.gate = gate
+
+    def recv(self, size: int) -> bytes:
+        """simple_websocket's reader reads here: it waits while the connection's read-ahead
+        is full (back-pressure: the kernel buffers fill and the client's sends block)."""
+        if self.gate is not None:
+            self.gate.wait_for_room()
+        return self._sock.recv(size)
 
     def try_send(self, data) -> int:
         """Write what the kernel takes now, without yielding; 0 if another writer is mid-frame
@@ -77,6 +88,52 @@ class WholeFrameSocket:
         return getattr(self._sock, name)
 
 
+class InputGate:
+    """Bounds what simple_websocket's reader greenlet reads ahead of the gateway.
+
+    At most ``frames`` decoded frames wait in its input buffer: when full, the reader
+    stops reading the socket (the kernel buffers fill and the client's sends block). A
+    client that keeps more than half of that waiting for ``stall`` seconds on end sends
+    faster than it is served: it is closed with 1008 and dropped. A client with a bounded
+    window of frames in flight (fewer than half) never is."""
+
+    __slots__ = ("ws", "frames", "stall", "_room", "_behind_since", "overflowed")
+
+    def __init__(self, ws, frames: int, stall: float):
+        self.ws, self.frames, self.stall = ws, frames, stall
+        self._room = Event()
+        self._behind_since = None
+        self.overflowed = False
+
+    def wait_for_room(self):
+        buffered = self.ws.input_buffer
+        if len(buffered) <= self.frames // 2:
+            self._behind_since = None
+            return
+        if self._behind_since is None:
+            self._behind_since = time.monotonic()
+        while True:
+            left = self.stall - (time.monotonic() - self._behind_since)
+            if left <= 0:
+                self._drop()
+            if len(buffered) < self.frames:
+                return
+            self._room.clear()
+            self._room.wait(left)
+
+    def _drop(self):
+        self.overflowed = True
+        try:
+            self.ws.close(reason=CLOSE_TOO_SLOW, message="sending faster than served")
+        except Exception:
+            pass
+        raise OSError("the client sends faster than it is served")
+
+    def consumed(self):
+        """The gateway took a frame: room for the reader again."""
+        self._room.set()
+
+
 _dirty: list = []   # connections with frames queued since the last flush
 
 
@@ -111,6 +168,11 @@ class Connection:
         self._limit = limit
         self._writer = None
         self._dirty = False
+
+    @property
+    def queued(self) -> int:
+        """Frames waiting in the outbox (a gauge of /metrics)."""
+        return len(self._outbox)
 
     @property
     def user_id(self):

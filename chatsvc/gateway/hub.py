@@ -9,6 +9,7 @@ import logging
 
 import gevent
 
+from chatsvc import metrics
 from chatsvc.gateway.codec import encode
 from chatsvc.gateway.connection import CLOSE_UNAUTHORIZED, Connection
 from chatsvc.ids import now_iso
@@ -70,9 +71,13 @@ class Hub:
     # -- the Publisher interface chat/ uses --------------------------------------------
     def publish(self, user_ids, event: dict):
         data = encode(event)  # once, whatever the number of connections
+        delivered = 0
         for uid in user_ids:
             for conn in tuple(self.by_user.get(uid, ())):
                 conn.push(data)
+                delivered += 1
+        metrics.FANOUT_EVENTS.inc()
+        metrics.FANOUT_DELIVERIES.inc(delivered)
 
     def disconnect_token(self, token_hash: str):
         for conn in tuple(self.by_token.get(token_hash, ())):

@@ -12,6 +12,7 @@ other frame type is a :class:`Command` of the table it is given (chatsvc.api.fra
 gateway never knows what a frame means, only whether it may run alongside others.
 """
 import logging
+import math
 import time
 import uuid
 from typing import Mapping, Protocol
@@ -20,10 +21,11 @@ import gevent
 from gevent.event import Event
 from simple_websocket import ConnectionClosed
 
-from chatsvc import jsonfast
+from chatsvc import jsonfast, metrics
 from chatsvc.errors import ChatError, InternalError, RateLimited, Unauthorized
 from chatsvc.gateway import codec
-from chatsvc.gateway.connection import CLOSE_IDLE, CLOSE_UNAUTHORIZED, Connection, WholeFrameSocket
+from chatsvc.gateway.connection import (CLOSE_IDLE, CLOSE_TOO_BIG, CLOSE_UNAUTHORIZED, Connection,
+                                        InputGate, WholeFrameSocket)
 from chatsvc.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -51,22 +53,29 @@ class Gateway:
     """``authenticate(token) -> (user, public_user, token_hash)``; ``commands`` maps each
     client frame type but auth and ping to its Command."""
 
-    def __init__(self, config, hub, authenticate, commands: Mapping[str, Command]):
+    def __init__(self, config, hub, authenticate, commands: Mapping[str, Command],
+                 still_live=None):
+        """``still_live(token_hashes) -> set`` (optional): which tokens of open sockets
+        are still valid; asked every CHATSVC_TOKEN_RECHECK seconds (TokenWatch)."""
         self.config = config
         self.hub = hub
         self.authenticate = authenticate
         self.commands = commands
+        self.watch = TokenWatch(hub, still_live, config.token_recheck) if still_live else None
 
     def serve(self, ws):
-        ws.sock = WholeFrameSocket(ws.sock)
+        gate = InputGate(ws, self.config.ws_input_frames, self.config.ws_input_stall)
+        ws.sock = WholeFrameSocket(ws.sock, gate)
         conn = Connection(ws, self.config.outbox_size)
+        if self.watch is not None:
+            self.watch.start()
         try:
             if not self._handshake(conn):
                 conn.flush()  # the error and the 4401 close go out before flask-sock's own close
                 return
             self.hub.attach(conn)
             try:
-                self._read_loop(conn)
+                self._read_loop(conn, gate)
             finally:
                 self.hub.detach(conn)
         except ConnectionClosed:
@@ -112,21 +121,33 @@ class Gateway:
             self._answer(conn, {"type": "ready", "user": public, "session_id": conn.session_id}, ref)
             return True
 
-    def _read_loop(self, conn):
+    def _read_loop(self, conn, gate):
         bucket = TokenBucket(self.config.frame_rate, self.config.frame_burst)
         pool = _InFlight(self.config.sends_in_flight)
         ordered = _Ordered()
+        max_bytes = self.config.max_frame_bytes
         while not conn.closed:
             raw = conn.ws.receive(timeout=self.config.heartbeat_timeout)
+            gate.consumed()
             if raw is None:
                 if conn.ws.connected:
+                    metrics.CLOSES.labels("idle").inc()
                     conn.close(CLOSE_IDLE, "no frame within the heartbeat timeout")
                 return
-            if conn.closed:
+            if conn.closed or gate.overflowed:
+                if gate.overflowed:
+                    metrics.CLOSES.labels("flooding").inc()
+                return
+            if _too_big(raw, max_bytes):
+                metrics.CLOSES.labels("too_big").inc()
+                conn.close(CLOSE_TOO_BIG, f"frame over {max_bytes} bytes")
                 return
             if not bucket.take():
+                metrics.throttled("frames")
                 ref = codec.peek_ref(_try_json(raw))
-                self._error(conn, RateLimited("too many frames; slow down"), ref)
+                error = RateLimited("too many frames; slow down")
+                error.retry_after = max(1, math.ceil(bucket.retry_after()))
+                self._error(conn, error, ref)
                 continue
             self._handle(conn, raw, pool, ordered)
 
@@ -140,9 +161,11 @@ class Gateway:
         try:
             kind, ref, frame = self._decode(raw)
         except ChatError as exc:
+            metrics.frame_counter("invalid", exc.code).inc()
             self._error(conn, exc, getattr(exc, "ref", None))
             return
         if kind in _OWN_FRAMES:
+            metrics.frame_counter(kind, "ok").inc()
             self._answer(conn, _OWN_FRAMES[kind], ref)
             return
         command = self.commands[kind]
@@ -160,13 +183,16 @@ class Gateway:
     def _run(self, conn, command: Command, kind, ref, frame):
         try:
             answer = command(conn.user, frame)
+            metrics.frame_counter(kind, "ok").inc()
             if answer is not None:
                 self._answer(conn, answer, ref)
         except ChatError as exc:
+            metrics.frame_counter(kind, exc.code).inc()
             self._error(conn, exc, ref)
         except ConnectionClosed:
             pass
         except Exception:
+            metrics.frame_counter(kind, "internal_error").inc()
             log.exception("%s frame failed", kind)
             self._error(conn, InternalError("internal error"), ref)
 
@@ -225,6 +251,47 @@ class _Ordered:
             done.set()
             if self._last.get(key) is done:
                 del self._last[key]
+
+
+def _too_big(raw, max_bytes: int) -> bool:
+    """The frame limit counts UTF-8 bytes (the WebSocket layer below counts characters
+    of a text frame, up to 4 bytes each): encode only frames that might be over."""
+    if isinstance(raw, str):
+        return len(raw) > max_bytes // 4 and len(raw.encode("utf-8", "surrogatepass")) > max_bytes
+    return len(raw) > max_bytes
+
+
+class TokenWatch:
+    """Every ``every`` seconds, asks which tokens held by open sockets are still live
+    (one engine multi-get per 1,000 tokens) and closes the sockets of the others: a
+    logout, password change or expiry made through another instance reaches sockets here
+    within that time. Started with the first connection."""
+
+    def __init__(self, hub, still_live, every: float):
+        self.hub, self.still_live, self.every = hub, still_live, every
+        self._greenlet = None
+
+    def start(self):
+        if self._greenlet is None:
+            self._greenlet = gevent.spawn(self._run)
+
+    def _run(self):
+        while True:
+            gevent.sleep(self.every)
+            try:
+                self.check_once()
+            except Exception as exc:   # the engine may be down: try again next round
+                log.warning("token re-check failed: %s", exc)
+
+    def check_once(self):
+        held = list(self.hub.by_token)
+        for start in range(0, len(held), 1000):
+            chunk = held[start:start + 1000]
+            live = self.still_live(chunk)
+            for digest in chunk:
+                if digest not in live:
+                    metrics.CLOSES.labels("token_revoked").inc()
+                    self.hub.disconnect_token(digest)
 
 
 def _try_json(raw):

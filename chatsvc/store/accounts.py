@@ -70,6 +70,37 @@ def get_token(engine: Engine, token_hash: str) -> dict | None:
         return None
 
 
+def touch_token(engine: Engine, token_hash: str, used_at: str):
+    """Record that a token was used (the idle timeout counts from the latest use)."""
+    try:
+        engine.call("update", index=engine.index("tokens"), id=token_hash,
+                    body={"doc": {"used_at": used_at}})
+    except NotFoundError:
+        pass
+
+
+def live_tokens(engine: Engine, token_hashes: list[str]) -> set[str]:
+    """Which of these token hashes still exist (one realtime multi-get)."""
+    if not token_hashes:
+        return set()
+    found = engine.call("mget", index=engine.index("tokens"), body={"ids": token_hashes},
+                        _source=False, realtime=True)
+    return {doc["_id"] for doc in found["docs"] if doc.get("found")}
+
+
+def delete_user_tokens(engine: Engine, user_id: str, keep: str | None = None) -> list[str]:
+    """Delete every token of a user (but ``keep``); the hashes deleted. The tokens index
+    is refreshed first so a token issued a moment ago is found too (a rare call)."""
+    engine.call("indices.refresh", index=engine.index("tokens"))
+    found = engine.call("search", index=engine.index("tokens"), _source=False,
+                        body={"query": {"term": {"user_id": user_id}}, "size": 10000})
+    hashes = [hit["_id"] for hit in found["hits"]["hits"] if hit["_id"] != keep]
+    if hashes:
+        engine.call("bulk", body=[{"delete": {"_index": engine.index("tokens"), "_id": h}}
+                                  for h in hashes])
+    return hashes
+
+
 def delete_token(engine: Engine, token_hash: str):
     try:
         engine.call("delete", index=engine.index("tokens"), id=token_hash)

@@ -85,6 +85,10 @@ class BulkWriter:
         self._engine = engine
         self._commit = GroupCommit(self._send, delay_ms, max_items, weight=lambda sub: len(sub.ops))
 
+    def queue_depth(self) -> int:
+        """Submissions waiting for the next ``_bulk`` (a gauge of /metrics)."""
+        return self._commit.queue_depth()
+
     @property
     def batches(self) -> int:
         return self._commit.batches

@@ -5,10 +5,13 @@ call into the engine goes through :meth:`Engine.call`, which turns "the engine i
 there" (refused, timed out, cluster blocked) into :class:`chatsvc.errors.Unavailable`, so
 callers above store/ see one error whatever the transport did.
 """
+import time
+from urllib.parse import urlsplit, urlunsplit
+
 from opensearchpy import JSONSerializer, OpenSearch
 from opensearchpy import exceptions as os_errors
 
-from chatsvc import jsonfast
+from chatsvc import jsonfast, metrics
 from chatsvc.errors import Unavailable
 
 # Errors that mean "nothing was done, try later" rather than "your request is wrong".
@@ -25,6 +28,27 @@ def read_preference(key: str) -> str:
     with the same string goes to the same shard copies while they live, so with replicas
     (which refresh at different moments) a reader never sees results come and go."""
     return f"r{key}"
+
+
+_timers: dict = {}
+
+
+def _engine_timer(method: str):
+    timer = _timers.get(method)
+    if timer is None:
+        timer = _timers[method] = metrics.ENGINE_SECONDS.labels(method)
+    return timer
+
+
+def redacted(url: str) -> str:
+    """``url`` without a user name or password, for logs and errors."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, "***@" + host, parts.path, parts.query, parts.fragment))
 
 
 class _FastJSON(JSONSerializer):
@@ -49,6 +73,7 @@ class Engine:
                  shards: int = 1, replicas: int = 0, wait_for_active_shards: str = "1"):
         self.url = url
         self.wait_for_active_shards = wait_for_active_shards
+        self.safe_url = redacted(url)   # what logs and messages may show
         self.prefix = prefix
         self.shards = shards
         self.replicas = replicas
@@ -82,14 +107,19 @@ class Engine:
         target = self.client
         for part in method.split("."):
             target = getattr(target, part)
+        started = time.perf_counter()
         try:
             return target(*args, **kwargs)
         except _UNAVAILABLE as exc:
+            metrics.ENGINE_ERRORS.labels(method).inc()
             raise Unavailable("the search engine is unavailable; nothing was accepted, retry later") from exc
         except TransportError as exc:
             if isinstance(exc.status_code, int) and exc.status_code in _UNAVAILABLE_STATUS:
+                metrics.ENGINE_ERRORS.labels(method).inc()
                 raise Unavailable("the search engine is overloaded or unavailable; retry later") from exc
-            raise
+            raise   # not found, conflict: answers, not failures of the engine
+        finally:
+            _engine_timer(method).observe(time.perf_counter() - started)
 
     def ping(self) -> bool:
         try:

@@ -106,7 +106,9 @@ class MessageQuery:
 
 
 def _midnight(day: date) -> str:
-    return datetime.combine(day, time(0), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime: "%Y" writes year 999 as "999", which the engine refuses
+    # (a search for before:0999-01-01 was a 500).
+    return datetime.combine(day, time(0), timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def day_range(lower: date | None, upper: date | None) -> list:

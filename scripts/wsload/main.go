@@ -15,6 +15,10 @@
 //	{"mode": "latency", "ws_url", "seconds", "warmup", "rate",
 //	 "chats": [{"chat_id", "tokens": [sender, member, ...]}]}
 //	  -> {"delivered", "delivered_per_s", "p50_ms", "p99_ms", "mean_ms", "errors"}
+//	{"mode": "soak", same fields as latency}: the latency load held for "seconds" (every
+//	  token its own connection); prints "ready" on stderr once every connection is open
+//	  and "end" when sending stops (scripts/bench_soak.py samples the server's RSS then)
+//	  -> {"delivered", "errors", "closed", "minutes": [{"minute", "delivered", "p50_ms", "p99_ms"}]}
 package main
 
 import (
@@ -339,6 +343,117 @@ func latency(j job) map[string]any {
 		"p50_ms": pct(50), "p99_ms": pct(99), "mean_ms": mean, "errors": errors.Load()}
 }
 
+// soak holds the latency load for a long run and reports p99 per minute, errors (error
+// frames) and connections the server closed.
+func soak(j job) map[string]any {
+	var mu sync.Mutex
+	perMinute := map[int][]float64{}
+	var measuring atomic.Bool
+	var errors, closed atomic.Int64
+	var begin atomic.Int64
+	senders := make([]*websocket.Conn, len(j.Chats))
+	var conns []*websocket.Conn
+	for ci, chat := range j.Chats {
+		for ti, token := range chat.Tokens {
+			conn := dial(j.WSURL, token)
+			conns = append(conns, conn)
+			if ti == 0 {
+				senders[ci] = conn
+			} else {
+				// Members only read: ping like a real client (protocol 4.2), or the
+				// server's heartbeat timeout closes them after 60 s of silence.
+				go func() {
+					ping := []byte(`{"type":"ping"}`)
+					for {
+						time.Sleep(20 * time.Second)
+						if conn.WriteMessage(websocket.TextMessage, ping) != nil {
+							return
+						}
+					}
+				}()
+			}
+			go func() {
+				for {
+					_, data, err := conn.ReadMessage()
+					if err != nil {
+						if measuring.Load() {
+							closed.Add(1)
+						}
+						return
+					}
+					now := time.Now().UnixNano()
+					var f frame
+					if json.Unmarshal(data, &f) != nil {
+						continue
+					}
+					if f.Type == "error" {
+						errors.Add(1)
+					}
+					if f.Type != "message" || f.Message == nil || !measuring.Load() {
+						continue
+					}
+					stamp, _, _ := strings.Cut(f.Message.Body, " ")
+					sent, err := strconv.ParseInt(stamp, 10, 64)
+					if err != nil {
+						continue
+					}
+					minute := int((sent - begin.Load()) / int64(time.Minute))
+					mu.Lock()
+					perMinute[minute] = append(perMinute[minute], float64(now-sent)/1e6)
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	fmt.Fprintln(os.Stderr, "ready")
+	interval := time.Duration(float64(len(j.Chats)) / j.Rate * float64(time.Second))
+	begin.Store(time.Now().Add(time.Duration(j.Warmup * float64(time.Second))).UnixNano())
+	stop := time.Now().Add(time.Duration((j.Warmup + j.Seconds) * float64(time.Second)))
+	var wg sync.WaitGroup
+	for ci, chat := range j.Chats {
+		wg.Add(1)
+		go func(conn *websocket.Conn, chatID string, offset time.Duration) {
+			defer wg.Done()
+			time.Sleep(offset)
+			start := time.Now()
+			for n := 1; time.Now().Before(stop); n++ {
+				body := strconv.FormatInt(time.Now().UnixNano(), 10) + " " + bodyText(n)
+				if sendFrame(conn, chatID, body) != nil {
+					errors.Add(1)
+					return
+				}
+				time.Sleep(time.Until(start.Add(time.Duration(n) * interval)))
+			}
+		}(senders[ci], chat.ChatID, time.Duration(ci)*interval/time.Duration(len(j.Chats)))
+	}
+	time.Sleep(time.Duration(j.Warmup * float64(time.Second)))
+	measuring.Store(true)
+	wg.Wait()
+	time.Sleep(500 * time.Millisecond)
+	fmt.Fprintln(os.Stderr, "end")
+	measuring.Store(false)
+	mu.Lock()
+	defer mu.Unlock()
+	minutes := []map[string]any{}
+	delivered := 0
+	for m := 0; m <= int(j.Seconds/60); m++ {
+		samples := perMinute[m]
+		if len(samples) == 0 {
+			continue
+		}
+		sort.Float64s(samples)
+		pct := func(p float64) float64 { return samples[int(p/100*float64(len(samples)-1)+0.5)] }
+		delivered += len(samples)
+		minutes = append(minutes, map[string]any{"minute": m + 1, "delivered": len(samples),
+			"p50_ms": pct(50), "p99_ms": pct(99)})
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	return map[string]any{"delivered": delivered, "errors": errors.Load(), "closed": closed.Load(),
+		"minutes": minutes}
+}
+
 func fail(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "wsload: "+format+"\n", args...)
 	os.Exit(1)
@@ -355,6 +470,8 @@ func main() {
 		result = throughput(j)
 	case "latency":
 		result = latency(j)
+	case "soak":
+		result = soak(j)
 	default:
 		fail("unknown mode %q", j.Mode)
 	}

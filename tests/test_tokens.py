@@ -1,0 +1,136 @@
+"""Tokens (issue 16): idle timeout, absolute lifetime, log out everywhere, password
+change; revocations made through one server process hold on another within seconds
+(two real servers on the same index prefix, each with its own token cache)."""
+import time
+
+import pytest
+
+from tests.conftest import ServerProcess
+from tests.helpers import WS, Api, assert_error, bad_request, forbidden, make_team, wait_until
+
+SETTINGS = dict(token_idle=4, token_lifetime=11, token_recheck=1)
+
+
+@pytest.fixture(scope="module")
+def pair(engine_url, index_prefix):
+    """Two servers on one prefix: (a, b)."""
+    a = ServerProcess(engine_url, index_prefix, **SETTINGS).start()
+    b = ServerProcess(engine_url, index_prefix, **SETTINGS).start()
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+def login(base: str, team: dict, username: str, password="password123") -> str:
+    r = Api(base).post("/api/auth/login", json={"team": team["name"], "username": username,
+                                                 "password": password})
+    assert r.status_code == 200, r.text
+    return r.json()["token"]
+
+
+def works(base: str, token: str) -> bool:
+    r = Api(base, token).get("/api/me")
+    assert r.status_code in (200, 401), r.text
+    return r.status_code == 200
+
+
+def refused_within(base: str, token: str, seconds: float):
+    wait_until(lambda: not works(base, token), seconds, f"the token to be refused at {base}")
+
+
+def test_idle_token_expires_but_a_used_one_does_not(pair):
+    a, _ = pair
+    team, _ = make_team(Api(a.url), "ann")
+    idle, busy = login(a.url, team, "ann"), login(a.url, team, "ann")
+    for _ in range(6):          # 6 s of use, one call a second: longer than the idle timeout
+        assert works(a.url, busy)
+        time.sleep(1)
+    assert works(a.url, busy)
+    error = assert_error(Api(a.url, idle).get("/api/me"), 401, "unauthorized")
+    assert "expired" in error["message"]
+
+
+def test_token_lifetime_ends_even_a_busy_token(pair):
+    a, b = pair
+    team, _ = make_team(Api(a.url), "ann")
+    token = login(a.url, team, "ann")
+    started = time.monotonic()
+    while time.monotonic() - started < SETTINGS["token_lifetime"] - 1.5:
+        assert works(a.url, token) and works(b.url, token)
+        time.sleep(1)
+    refused_within(a.url, token, 10)
+    refused_within(b.url, token, 10)
+
+
+def test_log_out_everywhere_holds_on_the_other_process(pair):
+    a, b = pair
+    team, people = make_team(Api(a.url), "ann", "bob")
+    asker, other = login(a.url, team, "ann"), login(a.url, team, "ann")
+    assert works(b.url, asker) and works(b.url, other)     # now cached on b too
+    socket_b = WS(b.url, other)
+    socket_a = WS(a.url, other)
+    try:
+        r = Api(a.url, asker).post("/api/auth/logout-all")
+        assert r.status_code == 204, r.text
+        assert not works(a.url, asker) and not works(a.url, other)   # at once where it was made
+        assert socket_a.wait_close() == 4401
+        refused_within(b.url, asker, 10)                               # within seconds elsewhere
+        refused_within(b.url, other, 10)
+        assert socket_b.wait_close(timeout=15) == 4401
+        # another member's tokens are untouched
+        assert works(a.url, people["bob"]["token"]) and works(b.url, people["bob"]["token"])
+    finally:
+        socket_a.close()
+        socket_b.close()
+
+
+def test_password_change_needs_the_current_password(pair):
+    a, _ = pair
+    team, people = make_team(Api(a.url), "ann")
+    api = people["ann"]["api"]
+    forbidden(api.post("/api/auth/password", json={"current_password": "not-it-at-all",
+                                                   "new_password": "new-password-1"}))
+    bad_request(api.post("/api/auth/password", json={"new_password": "new-password-1"}),
+                "current_password")
+    bad_request(api.post("/api/auth/password", json={"current_password": "password123",
+                                                     "new_password": "short"}), "new_password")
+    assert_error(Api(a.url).post("/api/auth/password", json={
+        "current_password": "password123", "new_password": "new-password-1"}), 401, "unauthorized")
+    assert works(a.url, people["ann"]["token"])          # nothing changed
+    login(a.url, team, "ann", "password123")
+
+
+def test_password_change_revokes_every_other_token_on_both_processes(pair):
+    a, b = pair
+    team, people = make_team(Api(a.url), "ann", "bob")
+    asker, phone = login(a.url, team, "ann"), login(a.url, team, "ann")
+    assert works(b.url, phone)
+    phone_socket_a, phone_socket_b = WS(a.url, phone), WS(b.url, phone)
+    try:
+        r = Api(a.url, asker).post("/api/auth/password", json={
+            "current_password": "password123", "new_password": "a-new-password"})
+        assert r.status_code == 204, r.text
+        assert works(a.url, asker)                        # the asker stays logged in
+        assert not works(a.url, phone)
+        assert phone_socket_a.wait_close() == 4401
+        refused_within(b.url, phone, 10)
+        assert phone_socket_b.wait_close(timeout=15) == 4401
+        assert works(b.url, asker)
+        # the new password logs in, the old one no longer does; bob is untouched
+        login(a.url, team, "ann", "a-new-password")
+        assert Api(a.url).post("/api/auth/login", json={"team": team["name"], "username": "ann",
+                                                        "password": "password123"}).status_code == 401
+        assert works(a.url, people["bob"]["token"])
+    finally:
+        phone_socket_a.close()
+        phone_socket_b.close()
+
+
+def test_logout_on_one_process_holds_on_the_other(pair):
+    a, b = pair
+    team, _ = make_team(Api(a.url), "ann")
+    token = login(a.url, team, "ann")
+    assert works(b.url, token)
+    assert Api(b.url, token).post("/api/auth/logout").status_code == 204
+    assert not works(b.url, token)
+    refused_within(a.url, token, 10)
