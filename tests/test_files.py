@@ -214,6 +214,7 @@ def test_permission_matrix(team):
     url_for = lambda user_id: anns.replace(f"u={team['ann']['user']['id']}", f"u={user_id}")  # noqa: E731
     forbidden(fetch(team, url_for(team["cat"]["user"]["id"])))       # altered signature
     forbidden(fetch(team, anns[:-1] + ("0" if anns[-1] != "0" else "1")))
+    forbidden(fetch(team, anns.split("s=")[0] + "s=%C3%A9t%C3%A9"))   # non-ASCII: still 403, never 500
     expired = anns.replace("e=", "e=1")   # a different expiry: the signature no longer matches
     forbidden(fetch(team, expired))
     # bob, a member, can; after leaving he gets 404 with the URL he had
@@ -374,6 +375,7 @@ def test_avatar_set_shown_replaced_and_removed(team):
     bad_request(team["ann"]["api"].put("/api/me/avatar", files={"other": ("a.png", samples.png())}), "file")
     # an altered link is 403; a replaced picture's old link 404; removed: null and 404
     forbidden(fetch(team, first.replace("s=", "s=0")))
+    forbidden(fetch(team, first.split("s=")[0] + "s=%C3%A9t%C3%A9"))   # non-ASCII: still 403, never 500
     forbidden(fetch(team, first.replace(team["ann"]["user"]["id"], team["bob"]["user"]["id"])))
     second = ok(put(team["ann"], samples.png(50, 80)))["avatar_url"]
     assert second != first

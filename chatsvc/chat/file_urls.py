@@ -28,6 +28,11 @@ def configure(secret: str, ttl: float):
     _settings["ttl"] = float(ttl)
 
 
+def _same(want: str, given: str | None) -> bool:
+    # Bytes, not str: compare_digest refuses non-ASCII strings (TypeError, a 500).
+    return hmac.compare_digest(want.encode(), (given or "").encode("utf-8", "surrogatepass"))
+
+
 def _sign(*parts: str) -> str:
     message = "\n".join(parts).encode()
     return hmac.new(_settings["key"], message, hashlib.sha256).hexdigest()[:40]
@@ -49,7 +54,7 @@ def check_file_url(file_id: str, variant: str, viewer_id: str, expires: str, sig
                    now: float | None = None) -> str | None:
     """None when the URL is genuine and current; else why not: 'altered' or 'expired'."""
     want = _sign("file", file_id, variant, viewer_id, expires)
-    if not hmac.compare_digest(want, sig or ""):
+    if not _same(want, sig):
         return "altered"
     if not expires.isdigit() or int(expires) < (now or time.time()):
         return "expired"
@@ -64,4 +69,4 @@ def avatar_url(team_id: str, user_id: str, sha256: str) -> str:
 
 
 def check_avatar_url(team_id: str, user_id: str, sha256: str, sig: str) -> bool:
-    return hmac.compare_digest(_sign("avatar", team_id, user_id, sha256), sig or "")
+    return _same(_sign("avatar", team_id, user_id, sha256), sig)
