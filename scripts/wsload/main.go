@@ -64,6 +64,21 @@ type frame struct {
 	} `json:"message"`
 }
 
+// delivered reads one received frame: the send time stamped at the start of a delivered
+// message's body (ok), or whether the frame is an error.
+func delivered(data []byte) (sent int64, isError bool, ok bool) {
+	var f frame
+	if json.Unmarshal(data, &f) != nil {
+		return 0, false, false
+	}
+	if f.Type != "message" || f.Message == nil {
+		return 0, f.Type == "error", false
+	}
+	stamp, _, _ := strings.Cut(f.Message.Body, " ")
+	sent, err := strconv.ParseInt(stamp, 10, 64)
+	return sent, false, err == nil
+}
+
 var words = strings.Fields("deploy build release ticket review merge branch the a to we it is on " +
 	"for server latency cache index query lunch meeting tomorrow today ok thanks")
 
@@ -276,19 +291,11 @@ func latency(j job) map[string]any {
 						return
 					}
 					now := time.Now().UnixNano()
-					var f frame
-					if json.Unmarshal(data, &f) != nil {
-						continue
-					}
-					if f.Type == "error" {
+					sent, isError, ok := delivered(data)
+					if isError {
 						errors.Add(1)
 					}
-					if f.Type != "message" || f.Message == nil || !measuring.Load() {
-						continue
-					}
-					stamp, _, _ := strings.Cut(f.Message.Body, " ")
-					sent, err := strconv.ParseInt(stamp, 10, 64)
-					if err != nil {
+					if !ok || !measuring.Load() {
 						continue
 					}
 					mu.Lock()
@@ -382,19 +389,11 @@ func soak(j job) map[string]any {
 						return
 					}
 					now := time.Now().UnixNano()
-					var f frame
-					if json.Unmarshal(data, &f) != nil {
-						continue
-					}
-					if f.Type == "error" {
+					sent, isError, ok := delivered(data)
+					if isError {
 						errors.Add(1)
 					}
-					if f.Type != "message" || f.Message == nil || !measuring.Load() {
-						continue
-					}
-					stamp, _, _ := strings.Cut(f.Message.Body, " ")
-					sent, err := strconv.ParseInt(stamp, 10, 64)
-					if err != nil {
+					if !ok || !measuring.Load() {
 						continue
 					}
 					minute := int((sent - begin.Load()) / int64(time.Minute))
