@@ -107,6 +107,10 @@ def test_status_json_names_every_part(cluster):
     health = requests.get(status["engine_nodes"][0] and f"http://127.0.0.1:{status['engine_nodes'][0]['port']}"
                           "/_cluster/health", timeout=5).json()
     assert health["number_of_nodes"] == 3
+    # README's `scripts/cluster status` (without --json): the URL and a line per part.
+    text = cluster.run("status").stdout
+    assert text.startswith(f"url {status['url']}  engine ") and "engine down" not in text, text
+    assert text.count("instance") == 2 and text.count("engine_node") == 3 and "proxy" in text, text
 
 
 def test_indices_have_one_replica_and_explicit_durability(cluster, proxy):
