@@ -138,7 +138,7 @@ class Config:
     outbox_size: int = _setting(2000, _bounded(int, 10, 1000000), "queued events per conn")
     bulk_delay_ms: float = _setting(2.0, _bounded(float, 0, 1000), "group-commit window")
     bulk_max_items: int = _setting(1000, _bounded(int, 1, 100000), "docs per _bulk")
-    tail_size: int = _setting(300, _bounded(int, 10, 100000), "messages cached per chat")
+    tail_size: int = _setting(100, _bounded(int, 10, 100000), "messages cached per chat")
     retention_every: float = _setting(86400.0, _bounded(float, 0, 1e8), "retention run interval, s (0: off)")
     retention_poll: float = _setting(60.0, _bounded(float, 0.1, 86400), "retention schedule poll, s")
     export_scheduler_seconds: float = _setting(60.0, _bounded(float, 0, 86400),

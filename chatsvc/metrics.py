@@ -28,6 +28,12 @@ ENGINE_ERRORS = Counter("chatsvc_engine_errors_total", "engine calls that failed
                         ["method"], registry=REGISTRY)
 THROTTLED = Counter("chatsvc_throttled_total", "requests and frames refused by a throttle",
                     ["throttle"], registry=REGISTRY)
+# How changes of stored messages (reactions, likes, root summaries) reached the engine:
+# "whole" (the document at its known version), "script" (no known version, or another
+# write of it under way), "conflict" (a whole write refused, retried as a script).
+MESSAGE_CHANGES = Counter("chatsvc_message_changes_total",
+                          "changes of stored messages by how they were written", ["how"],
+                          registry=REGISTRY)
 CLOSES = Counter("chatsvc_ws_closes_total", "connections closed by the server, by reason",
                  ["reason"], registry=REGISTRY)
 

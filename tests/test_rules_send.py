@@ -176,3 +176,43 @@ def test_the_body_limit_is_the_deployments(make_context):
     assert [m["body"] for m in whole_history(ctx, ann, chat["id"])] == ["x" * 20, "é" * 20]
     assert [e["message"]["id"] for _, e in ctx.publisher.events("message")] == [fits["id"], wide["id"]]
     assert stored_copies(ctx, ann["id"], "c-21") == 0
+
+
+def test_keys_older_than_the_window_leave_memory_and_their_retries_stay_exact(room):
+    """Issue 16: the process remembers idempotency keys for send.SEEN_SECONDS only (memory
+    flat under a steady rate); a later retry is answered through the engine's claim."""
+    import time
+    from chatsvc.ids import SnowflakeGenerator
+    ctx, ann, chat_id = room["ctx"], room["ann"], room["chat_id"]
+    real_ids = ctx.ids
+    ctx.ids = SnowflakeGenerator(ctx.config.worker_id, clock=lambda: time.time() - 2 * send.SEEN_SECONDS)
+    old, _ = send.send_message(ctx, ann, chat_id, "a while ago", "c-old")
+    ctx.ids = RecordedIds(real_ids)
+    send.send_message(ctx, ann, chat_id, "just now", "c-new")
+    remembered = ctx.sender._seen
+    assert message_store.idempotency_key(ann["id"], "c-old") not in remembered
+    assert message_store.idempotency_key(ann["id"], "c-new") in remembered
+    ctx.publisher.clear()
+    again, created = send.send_message(ctx, ann, chat_id, "a while ago", "c-old")
+    assert (again, created) == (old, False)
+    assert ctx.publisher.calls == []
+    assert stored_copies(ctx, ann["id"], "c-old") == 1
+
+
+def test_a_message_older_than_the_recent_map_is_found_by_id_in_its_tail(room):
+    """Issue 16: message id -> chat is remembered for state.RECENT_SECONDS only; after that a
+    change by id (a reaction frame names no chat) finds the message in its chat's tail,
+    even before a search could see it."""
+    import time
+    from chatsvc.chat import reactions, state as chat_state
+    from chatsvc.ids import SnowflakeGenerator
+    ctx, ann, bob, chat_id = room["ctx"], room["ann"], room["bob"], room["chat_id"]
+    real_ids = ctx.ids
+    ctx.ids = SnowflakeGenerator(ctx.config.worker_id, clock=lambda: time.time() - 3 * chat_state.RECENT_SECONDS)
+    old, _ = send.send_message(ctx, ann, chat_id, "react to me later", "c-tail")
+    ctx.ids = real_ids
+    send.send_message(ctx, ann, chat_id, "newer", "c-newer")
+    assert int(old["id"]) not in ctx.teams.recent_chat_of
+    reactions.react(ctx, bob, int(old["id"]), "\U0001F389", True)
+    (seen,) = [m for m in whole_history(ctx, ann, chat_id) if m["id"] == old["id"]]
+    assert seen["reactions"][0]["user_ids"] == [bob["id"]]

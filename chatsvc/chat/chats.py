@@ -1,5 +1,6 @@
 """Creating, listing, reading and leaving chats."""
 from chatsvc.chat.context import ChatContext
+from chatsvc.chat.unread import older_counts
 from chatsvc.chat.views import activity_key, chat_view
 from chatsvc.errors import BadRequest, NotFound
 from chatsvc.ids import now_iso
@@ -34,7 +35,7 @@ def create_chat(ctx: ChatContext, me: dict, member_ids: list[str], title: str | 
     if kind == "direct":
         existing = _direct_chat(state, me["id"], others[0])
         if existing is not None:
-            return chat_view(state, existing, ctx.teams.tail(state, existing["id"]), me["id"]), False
+            return viewed_chat(ctx, state, existing, me["id"]), False
     now = now_iso()
     members = [me["id"]] + others
     chat = {
@@ -57,13 +58,20 @@ def list_chats(ctx: ChatContext, me: dict) -> list[dict]:
     chat_ids = list(state.member_chats.get(me["id"], ()))
     tails = ctx.teams.tails(state, chat_ids)
     ordered = sorted(chat_ids, key=lambda cid: activity_key(state.chats[cid], tails[cid]), reverse=True)
-    return [chat_view(state, state.chats[cid], tails[cid], me["id"]) for cid in ordered]
+    older = older_counts(ctx, state, me["id"], tails)
+    return [chat_view(state, state.chats[cid], tails[cid], me["id"], older.get(cid, (0, 0))) for cid in ordered]
 
 
 def get_chat(ctx: ChatContext, me: dict, chat_id: str) -> dict:
     state = ctx.teams.get(me["team_id"])
-    chat = state.chat_for_member(chat_id, me["id"])
-    return chat_view(state, chat, ctx.teams.tail(state, chat_id), me["id"])
+    return viewed_chat(ctx, state, state.chat_for_member(chat_id, me["id"]), me["id"])
+
+
+def viewed_chat(ctx: ChatContext, state, chat: dict, viewer_id: str) -> dict:
+    """One chat's view for one viewer, its counts exact below the tail too."""
+    tail = ctx.teams.tail(state, chat["id"])
+    older = older_counts(ctx, state, viewer_id, {chat["id"]: tail})
+    return chat_view(state, chat, tail, viewer_id, older.get(chat["id"], (0, 0)))
 
 
 def leave_chat(ctx: ChatContext, me: dict, chat_id: str):

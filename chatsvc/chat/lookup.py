@@ -9,10 +9,10 @@ def find_message(ctx, state: TeamState, message_id: int, chat_id: str | None = N
 
     Recent messages come from the chat tails (always current); older ones from the
     engine by a realtime GET. The chat (the document's routing) comes from the caller,
-    the recent-message map, or as a last resort a search by id, which is fine for
-    messages older than a refresh interval.
+    what the process has in memory (TeamStates.chat_of), or as a last resort a search by
+    id, which is fine for messages older than a refresh interval.
     """
-    chat_id = chat_id or ctx.teams.recent_chat_of.get(message_id)
+    chat_id = chat_id or ctx.teams.chat_of(state, message_id)
     if chat_id is not None:
         tail = state.tails.get(chat_id)
         if tail is not None and message_id in tail.by_id:

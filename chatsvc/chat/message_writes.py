@@ -19,8 +19,12 @@ from __future__ import annotations
 
 from typing import Callable
 
+from chatsvc.metrics import MESSAGE_CHANGES
 from chatsvc.store import messages as message_store
 from chatsvc.store.bulk import OpResult
+
+# Bound once: a change costs one counter increment (docs/benchmarks.md reads them).
+WHOLE, SCRIPT, CONFLICT = (MESSAGE_CHANGES.labels(how) for how in ("whole", "script", "conflict"))
 
 
 class MessageWrites:
@@ -82,8 +86,10 @@ def store_change(ctx, doc: dict, change: Callable[[dict], None], script) -> OpRe
         if version is not None:
             after = copy_for_write(doc)
             change(after)
+            WHOLE.inc()
             result = ctx.bulk.write([message_store.replace_op(ctx.engine, after, version)])[0]
         if result is None or result.conflict:   # changed outside this copy: the relative way
+            (SCRIPT if result is None else CONFLICT).inc()
             result = ctx.bulk.write([script])[0]
         result.raise_for_failure()
         change(doc)

@@ -23,10 +23,11 @@ from chatsvc.chat import files as chat_files
 from chatsvc.chat.links import has_link
 from chatsvc.chat.lookup import find_message, message_for_member
 from chatsvc.chat.mentions import mentioned_ids
+from chatsvc.chat import message_writes
 from chatsvc.chat.message_writes import copy_for_write
 from chatsvc.chat.views import message_view
 from chatsvc.errors import BadRequest, NotFound, RateLimited, Unavailable
-from chatsvc.ids import id_time
+from chatsvc.ids import id_millis, id_time
 from chatsvc.ratelimit import TokenBucket
 from chatsvc.store import messages as message_store
 
@@ -35,6 +36,11 @@ if TYPE_CHECKING:
 
 SEEN_KEYS = 500_000  # idempotency keys remembered in process (~100 MB at most)
 SEEN_KEY_BYTES = 200
+# ...and only for this long after their message: a client's retry after a lost ack comes
+# within seconds (its reconnect); a later one is answered through the engine's claim, so
+# the window costs a rare retry two round trips, never exactly-once (issue 16: memory
+# holds flat under a steady send rate instead of growing with the run's length).
+SEEN_SECONDS = 30.0
 
 
 def send_message(ctx: ChatContext, me: dict, chat_id: str, body: str, client_msg_id: str,
@@ -191,9 +197,13 @@ class MessageSender:
         return find_message(self._ctx, state, msg_id, chat_id)
 
     def _remember(self, key: str, msg_id: int, chat_id: str):
-        self._seen[key] = (msg_id, chat_id)
-        if len(self._seen) > self._seen_limit:
-            self._seen.popitem(last=False)
+        seen = self._seen
+        seen[key] = (msg_id, chat_id)
+        if len(seen) > self._seen_limit:
+            seen.popitem(last=False)
+        horizon = id_millis(msg_id) - SEEN_SECONDS * 1000
+        while seen and id_millis(next(iter(seen.values()))[0]) < horizon:
+            seen.popitem(last=False)
 
     def _store(self, it: Outgoing) -> tuple[dict, bool]:
         """One submission to the bulk writer: the idempotency claim and the message (and a
@@ -215,7 +225,9 @@ class MessageSender:
         engine and nothing else is writing it (chat/message_writes.py), else a script."""
         engine, doc = self._ctx.engine, it.doc
         if version is None:
+            message_writes.SCRIPT.inc()
             return message_store.replied_op(engine, it.root, doc["sender_id"], doc["created_at"])
+        message_writes.WHOLE.inc()
         after = copy_for_write(it.root)
         _count_reply(after, doc["sender_id"], doc["created_at"])
         return message_store.replace_op(engine, after, version)
@@ -268,6 +280,7 @@ class MessageSender:
         """The reply is stored but its root's whole-document summary met a conflict: count
         it with the script instead, then tell the members as _publish would have."""
         doc = it.doc
+        message_writes.CONFLICT.inc()
         result = self._ctx.bulk.write([message_store.replied_op(self._ctx.engine, it.root, doc["sender_id"],
                                                                 doc["created_at"])])[0]
         if result.ok:

@@ -1,6 +1,7 @@
 """A member's own settings of a chat: mute, and which messages notify her."""
 from chatsvc.chat.context import ChatContext
-from chatsvc.chat.views import chat_view, settings_view
+from chatsvc.chat.chats import viewed_chat
+from chatsvc.chat.views import settings_view
 from chatsvc.ids import now_iso
 from chatsvc.store import chats as chat_store
 
@@ -20,6 +21,6 @@ def update_settings(ctx: ChatContext, me: dict, chat_id: str, muted: bool | None
                                     wanted["notify"], now_iso())
         ctx.bulk.write([op])[0].raise_for_failure()
         state.settings.setdefault(chat_id, {})[me["id"]] = wanted
-    view = chat_view(state, chat, ctx.teams.tail(state, chat_id), me["id"])
+    view = viewed_chat(ctx, state, chat, me["id"])
     ctx.publisher.publish([me["id"]], {"type": "chat", "chat": view})
     return view

@@ -15,6 +15,7 @@ from gevent.event import Event
 from chatsvc import store
 from chatsvc.chat.budget import CacheBudget, estimate
 from chatsvc.errors import NotFound, Unavailable
+from chatsvc.ids import id_millis
 from chatsvc.store import accounts as account_store
 from chatsvc.store import chats as chat_store
 from chatsvc.store import contacts as contact_store
@@ -24,6 +25,12 @@ from chatsvc.store.indices import refresh_for_team_load
 
 def _message_id(doc: dict) -> int:
     return doc["id"]
+
+
+# How long a message's chat is remembered by id outside the tails: until a search by id
+# surely finds it (the refresh interval, with a wide margin). Bounded by time rather than
+# by count, the map holds a few seconds of sends whatever the run's length (issue 16).
+RECENT_SECONDS = 10.0
 
 
 class Tail:
@@ -142,15 +149,17 @@ class TeamStates:
         self._engine = engine
         self._tail_size = tail_size
         self.budget = CacheBudget(cache_mb * 1024 * 1024)   # issue 16: LRU under CHATSVC_CACHE_MB
-        # message id -> chat id entries: a tenth of the budget at ~150 bytes each (issue 16)
+        # message id -> chat id entries: at most a tenth of the budget at ~150 bytes each
+        # (issue 16), and only RECENT_SECONDS of sends.
         self._recent_limit = max(10_000, min(200_000, int(cache_mb * 2**20 / 10 / 150)))
         self._teams: dict[str, TeamState] = {}
         self._loading: dict[str, Event] = {}
         # Scale-out (issue 18): chat.ownership.Ownership, or None for a single instance.
         # Every use of a team asks it first: a team is served only under its lease.
         self.guard = None
-        # message id -> chat id for recent messages, so a like or delete by id finds its
-        # chat (and so its routing) without a search that might predate a refresh.
+        # message id -> chat id for messages of the last RECENT_SECONDS, so a like or delete
+        # by id finds its chat (and so its routing) without a search that might predate a
+        # refresh, even when the message is in no tail (see chat_of).
         self.recent_chat_of: OrderedDict[int, str] = OrderedDict()
 
     def get(self, team_id: str) -> TeamState:
@@ -225,9 +234,27 @@ class TeamStates:
         return state
 
     def remember_message(self, message_id: int, chat_id: str, limit: int | None = None):
-        self.recent_chat_of[message_id] = chat_id
-        if len(self.recent_chat_of) > (limit or self._recent_limit):
-            self.recent_chat_of.popitem(last=False)
+        """Note a new message's chat, forgetting those older than RECENT_SECONDS (ids are
+        sent in time order, so the oldest entries are at the front)."""
+        recent = self.recent_chat_of
+        recent[message_id] = chat_id
+        if len(recent) > (limit or self._recent_limit):
+            recent.popitem(last=False)
+        horizon = id_millis(message_id) - RECENT_SECONDS * 1000
+        while recent and id_millis(next(iter(recent))) < horizon:
+            recent.popitem(last=False)
+
+    def chat_of(self, state: TeamState, message_id: int) -> str | None:
+        """The chat of a message this process has in memory: a recent one, or one in a
+        loaded tail of the team (a scan of dict lookups, cheaper than a search); None if
+        neither (the caller then searches the engine by id)."""
+        chat_id = self.recent_chat_of.get(message_id)
+        if chat_id is not None:
+            return chat_id
+        for chat_id, tail in state.tails.items():
+            if message_id in tail.by_id:
+                return chat_id
+        return None
 
     def tails(self, state: TeamState, chat_ids) -> dict[str, Tail]:
         """The tails of these chats, loading every missing one in a single _msearch."""
@@ -244,10 +271,7 @@ class TeamStates:
                     state.tails.pop(cid, None).loaded.set()
                 raise
             for cid in missing:
-                tail = state.tails[cid]
-                tail.fill(loaded[cid])
-                for doc in tail.messages:
-                    self.remember_message(doc["id"], cid)
+                state.tails[cid].fill(loaded[cid])   # found by id through chat_of
         if missing or self.budget.due():
             self.budget.enforce(self._teams)
         result = {}

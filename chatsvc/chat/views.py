@@ -63,7 +63,7 @@ def _last_visible(tail: Tail, viewer_id: str) -> dict | None:
 def unread_count(tail: Tail, read_id: int, viewer_id: str) -> int:
     """Others' visible messages of the chat's flow after the viewer's read marker (a
     thread-only reply is not unread in the chat, as in Slack). When the marker is older than
-    the tail, the count covers the tail only (a lower bound)."""
+    the tail, the count covers the tail only (chat.unread counts the rest)."""
     count = 0
     for doc in reversed(tail.messages):
         if doc["id"] <= read_id:
@@ -88,7 +88,7 @@ def settings_view(state: TeamState, chat: dict, viewer_id: str) -> dict:
 
 def mention_count(tail: Tail, read_id: int, viewer_id: str) -> int:
     """The viewer's unread messages that mention her (thread replies included: a mention
-    calls her wherever it is). A lower bound when the marker is older than the tail."""
+    calls her wherever it is). The tail only, as unread_count."""
     count = 0
     for doc in reversed(tail.messages):
         if doc["id"] <= read_id:
@@ -99,7 +99,10 @@ def mention_count(tail: Tail, read_id: int, viewer_id: str) -> int:
     return count
 
 
-def chat_view(state: TeamState, chat: dict, tail: Tail, viewer_id: str) -> dict:
+def chat_view(state: TeamState, chat: dict, tail: Tail, viewer_id: str,
+              older: tuple[int, int] = (0, 0)) -> dict:
+    """The Chat for one viewer. ``older``: (unread, mentions) below the tail, when the
+    viewer's read marker is older than it (chat.unread.older_counts)."""
     reads = state.reads.get(chat["id"], {})
     return {
         "id": chat["id"],
@@ -109,8 +112,8 @@ def chat_view(state: TeamState, chat: dict, tail: Tail, viewer_id: str) -> dict:
         "created_by": chat["created_by"],
         "created_at": chat["created_at"],
         "last_message": _last_visible(tail, viewer_id),
-        "unread_count": unread_count(tail, reads.get(viewer_id, 0), viewer_id),
-        "mention_count": mention_count(tail, reads.get(viewer_id, 0), viewer_id),
+        "unread_count": older[0] + unread_count(tail, reads.get(viewer_id, 0), viewer_id),
+        "mention_count": older[1] + mention_count(tail, reads.get(viewer_id, 0), viewer_id),
         **settings_view(state, chat, viewer_id),
         "reads": {uid: str(mid) for uid, mid in reads.items() if uid in chat["member_ids"]},
     }

@@ -259,6 +259,36 @@ def tails(engine: Engine, chat_ids: list[str], size: int) -> dict[str, list[dict
     return out
 
 
+def counts_below(engine: Engine, asks: list[tuple[str, str, int, int]]) -> list[tuple[int, int]]:
+    """For each (chat id, viewer id, after id, below id): (unread, mentions) among the
+    chat's stored messages with after < id < below, by the rules of chat.views.unread_count
+    and mention_count (others' messages in the chat's flow; messages mentioning the viewer;
+    neither deleted for everyone nor hidden by the viewer). One _msearch for all."""
+    if not asks:
+        return []
+    body = []
+    for chat_id, viewer_id, after, below in asks:
+        body.append({"index": engine.messages_pattern, "routing": chat_id, "preference": read_preference(chat_id),
+                     "ignore_unavailable": True, "allow_no_indices": True})
+        body.append({"size": 0, "track_total_hits": False, "query": {"bool": {
+            "filter": [{"term": {"chat_id": chat_id}}, {"range": {"id": {"gt": after, "lt": below}}}],
+            "must_not": [{"term": {"deleted": True}}, {"term": {"hidden_for": viewer_id}}]}},
+            "aggs": {
+                "unread": {"filter": {"bool": {
+                    "must_not": [{"term": {"sender_id": viewer_id}}],
+                    "should": [{"bool": {"must_not": [{"exists": {"field": "thread_id"}}]}},
+                               {"term": {"also_in_chat": True}}],
+                    "minimum_should_match": 1}}},
+                "mentions": {"filter": {"term": {"mentions": viewer_id}}}}})
+    out = []
+    for (chat_id, *_), resp in zip(asks, engine.call("msearch", body=body)["responses"]):
+        if "error" in resp:
+            raise RuntimeError(f"count query failed for chat {chat_id}: {resp['error']}")
+        aggs = resp.get("aggregations") or {}   # no index yet: nothing stored
+        out.append((aggs.get("unread", {}).get("doc_count", 0), aggs.get("mentions", {}).get("doc_count", 0)))
+    return out
+
+
 def find_by_id(engine: Engine, message_id: int) -> dict | None:
     """A message by id when its chat is unknown: a search (sees only refreshed data)."""
     body = {"query": {"term": {"id": message_id}}, "size": 1, "seq_no_primary_term": True}
