@@ -211,3 +211,34 @@ def test_token_lifetime_closes_a_socket_in_use(pair):
     finally:
         ws.close()
 
+
+def test_a_password_changed_on_one_process_is_the_one_the_other_accepts(pair):
+    a, b = pair
+    team, people = make_team(Api(a.url), "ann")
+    asker = people["ann"]["token"]
+    assert works(b.url, asker)                    # b has ann cached, with the old password
+    r = Api(a.url, asker).post("/api/auth/password", json={
+        "current_password": "password123", "new_password": "a-new-password"})
+    assert r.status_code == 204, r.text
+    # b checks a password change against the new password, not its cached old one
+    forbidden(Api(b.url, asker).post("/api/auth/password", json={
+        "current_password": "password123", "new_password": "a-third-password"}))
+    old = Api(b.url).post("/api/auth/login", json={"team": team["name"], "username": "ann",
+                                                    "password": "password123"})
+    assert_error(old, 401, "unauthorized")
+    login(b.url, team, "ann", "a-new-password")
+    r = Api(b.url, asker).post("/api/auth/password", json={
+        "current_password": "a-new-password", "new_password": "a-third-password"})
+    assert r.status_code == 204, r.text
+    assert Api(a.url).post("/api/auth/login", json={"team": team["name"], "username": "ann",
+                                                    "password": "a-new-password"}).status_code == 401
+    login(a.url, team, "ann", "a-third-password")
+
+
+def test_a_member_who_joined_through_one_process_logs_in_on_the_other(pair):
+    a, b = pair
+    team, _ = make_team(Api(a.url), "ann")
+    login(b.url, team, "ann")                     # b has the team loaded, without bob
+    joined = Api(a.url).signup(team, "bob")
+    assert works(b.url, joined["token"])
+    login(b.url, team, "bob")

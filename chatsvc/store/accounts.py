@@ -53,6 +53,12 @@ def team_users(engine: Engine, team_id: str) -> list[dict]:
     return list(scan(engine, engine.index("users"), {"term": {"team_id": team_id}}, ("id",)))
 
 
+def set_password_hash(engine: Engine, user_id: str, password_hash: str):
+    """A partial update: fields other writers change (last_seen, the picture) stay."""
+    engine.call("update", index=engine.index("users"), id=user_id, retry_on_conflict=5,
+                body={"doc": {"password_hash": password_hash}})
+
+
 def set_last_seen(engine: Engine, user_id: str, when: str):
     engine.call("update", index=engine.index("users"), id=user_id, body={"doc": {"last_seen": when}})
 
