@@ -47,7 +47,7 @@ def create_app(config: Config | None = None, *, init_indices: bool = True) -> Fl
         return user, accounts.public_user(user), digest
 
     gateway.init_app(app, gateway.Gateway(config, hub, authenticate, frames.command_table(ctx),
-                                          still_live=lambda hashes: tokens.still_live(ctx, hashes)))
+                                          check_tokens=lambda uses: tokens.check_sockets(ctx, uses)))
 
     # -- scale-out (issue 18): one owner per team behind the proxy --------------------
     if config.team_leases:

@@ -165,8 +165,7 @@ def login(ctx: ChatContext, team: str, username: str, password: str,
     pair = (team.strip().casefold(), username.casefold(), address)
     throttles.login_failures.check(pair)
     state = _team_by_name(ctx, team, username)
-    user_id = state.by_username.get(username.casefold()) if state else None
-    user = state.users.get(user_id) if user_id else None
+    user = _login_user(ctx, state, username)
     # Verify even when the user is unknown, so timing does not tell which part was wrong.
     stored = user["password_hash"] if user else _DUMMY_HASH
     if not password_matches(stored, password) or user is None:
@@ -178,6 +177,17 @@ def login(ctx: ChatContext, team: str, username: str, password: str,
     return user, _issue_token(ctx, user)
 
 
+def _login_user(ctx: ChatContext, state: TeamState | None, username: str) -> dict | None:
+    """The user logging in, as the engine has her: this process's cached copy may predate
+    a password change made through another process (a realtime GET; a login is rare). A
+    throwaway view (another instance owns the team) was just read from the engine."""
+    if state is None:
+        return None
+    if ctx.teams.peek(state.id) is not state:
+        return state.users.get(state.by_username.get(username.casefold(), ""))
+    return directory_sync.current_user(ctx, state, username)
+
+
 def authenticate(ctx: ChatContext, token: str | None) -> tuple[dict, str]:
     """(user, token hash) for a live token; Unauthorized otherwise (chat/tokens.py: idle
     timeout, lifetime, revocation seen within CHATSVC_TOKEN_RECHECK seconds)."""
@@ -187,7 +197,7 @@ def authenticate(ctx: ChatContext, token: str | None) -> tuple[dict, str]:
     entry = tokens.check(ctx, digest)
     state = ctx.teams.get(entry.team_id)
     user = state.users.get(entry.user_id)
-    if user is None and ctx.teams.guard is not None:   # signed up through another instance
+    if user is None:   # signed up through another instance or process
         user = directory_sync.late_user(ctx, state, entry.user_id)
     if user is None:
         raise Unauthorized("missing or invalid token")
@@ -209,13 +219,16 @@ def change_password(ctx: ChatContext, me: dict, digest: str, current: str, new: 
     their sockets), keeps the one that asked."""
     pair = ("password", me["id"], None)
     ctx.throttles.login_failures.check(pair)
+    state = ctx.teams.get(me["team_id"])
+    # The current password as the engine has it: another process may have changed it.
+    me = directory_sync.late_user(ctx, state, me["id"]) or me
     if not password_matches(me["password_hash"], current):
         ctx.throttles.login_failures.failed(pair)
         raise Forbidden("the current password is wrong", {"current_password": ["wrong password"]})
     ctx.throttles.login_failures.succeeded(pair)
-    user = dict(me, password_hash=hash_password(new))
-    account_store.put_user(ctx.engine, user)
-    ctx.teams.get(me["team_id"]).add_user(user)
+    password_hash = hash_password(new)
+    account_store.set_password_hash(ctx.engine, me["id"], password_hash)
+    me["password_hash"] = password_hash   # the cached dict, which sockets here hold too
     tokens.revoke_all(ctx, me["id"], keep=digest)
 
 

@@ -4,6 +4,12 @@ The engine's tokens index is the truth. A process caches what it learnt of a tok
 bounded LRU (:class:`TokenCache`) and believes it for at most ``CHATSVC_TOKEN_RECHECK``
 seconds, then asks the engine again with a realtime GET: so a token revoked through
 another instance stops working here within that time, and nothing lives only here.
+
+A use is a REST call with the token or a command frame on a socket it opened (the gateway
+notes the time of each; :func:`check_sockets` reads those times every recheck interval).
+Either is written to the engine (``used_at``) at most once per quarter of the idle timeout
+(capped at 5 minutes), socket uses in one ``_bulk`` per round: never one write per call or
+frame, and every instance sees a use within that quarter.
 """
 import time
 from collections import OrderedDict
@@ -20,8 +26,9 @@ class CachedToken:
     user_id: str
     team_id: str
     created: float      # unix seconds
-    used: float         # the latest use the engine knows of (or this process made)
+    used: float         # the latest use the engine knows of, or this process saw
     checked: float      # when this process last read it from the engine
+    stored: float       # the used_at the engine holds, as far as this process knows
 
 
 class TokenCache:
@@ -73,7 +80,20 @@ def store_new(ctx, digest: str, user: dict):
     """A token just issued: in the engine first, then in the cache."""
     now = time.time()
     account_store.put_token(ctx.engine, digest, user["id"], user["team_id"], _iso(now))
-    ctx.tokens.put(digest, CachedToken(user["id"], user["team_id"], now, now, now))
+    ctx.tokens.put(digest, CachedToken(user["id"], user["team_id"], now, now, now, now))
+
+
+def _remember(ctx, digest: str, doc: dict, now: float) -> CachedToken:
+    """The cache entry for a token document just read from the engine."""
+    created = _seconds(doc.get("created_at")) or now
+    stored = _seconds(doc.get("used_at")) or created
+    used = stored
+    entry = ctx.tokens.get(digest)
+    if entry is not None:   # this process may know of a later use not yet written
+        used = max(used, entry.used)
+    entry = CachedToken(doc["user_id"], doc["team_id"], created, used, now, stored)
+    ctx.tokens.put(digest, entry)
+    return entry
 
 
 def _from_engine(ctx, digest: str, now: float) -> CachedToken:
@@ -81,14 +101,18 @@ def _from_engine(ctx, digest: str, now: float) -> CachedToken:
     if doc is None:
         ctx.tokens.pop(digest)
         raise Unauthorized("missing or invalid token")
-    created = _seconds(doc.get("created_at")) or now
-    used = _seconds(doc.get("used_at")) or created
-    entry = ctx.tokens.get(digest)
-    if entry is not None:   # this process may know of a later use not yet written
-        used = max(used, entry.used)
-    entry = CachedToken(doc["user_id"], doc["team_id"], created, used, now)
-    ctx.tokens.put(digest, entry)
-    return entry
+    return _remember(ctx, digest, doc, now)
+
+
+def _expired(config, entry: CachedToken, now: float) -> bool:
+    return now - entry.created > config.token_lifetime or now - entry.used > config.token_idle
+
+
+def _write_due(config, entry: CachedToken) -> bool:
+    """A use is written once the engine's used_at lags it by a quarter of the idle timeout
+    (capped at 5 minutes): other instances then never see a token idler than it is by more
+    than that, and a busy token costs one write per quarter, not one per use."""
+    return entry.used - entry.stored > min(config.token_idle / 4, 300.0)
 
 
 def check(ctx, digest: str) -> CachedToken:
@@ -100,12 +124,13 @@ def check(ctx, digest: str) -> CachedToken:
     entry = ctx.tokens.get(digest)
     if entry is None or now - entry.checked >= config.token_recheck:
         entry = _from_engine(ctx, digest, now)
-    if now - entry.created > config.token_lifetime or now - entry.used > config.token_idle:
+    if _expired(config, entry, now):
         revoke(ctx, digest)
         raise Unauthorized("token expired; log in again")
-    if now - entry.used > min(config.token_idle / 4, 300.0):
-        entry.used = now
+    entry.used = now
+    if _write_due(config, entry):
         account_store.touch_token(ctx.engine, digest, _iso(now))
+        entry.stored = now
     return entry
 
 
@@ -126,14 +151,28 @@ def revoke_all(ctx, user_id: str, keep: str | None = None) -> int:
     return len(hashes)
 
 
-def still_live(ctx, digests: list[str]) -> set[str]:
-    """Which of these tokens (held by open sockets) are still live: one multi-get, plus
-    the expiry rules on what the cache knows."""
-    live = account_store.live_tokens(ctx.engine, digests)
-    now = time.time()
-    config = ctx.config
-    for digest in list(live):
-        entry = ctx.tokens.get(digest)
-        if entry is not None and (now - entry.created > config.token_lifetime):
-            live.discard(digest)
-    return live
+def check_sockets(ctx, uses: dict[str, float]) -> dict[str, str]:
+    """The gateway's recheck of the tokens its open sockets hold: ``uses`` maps each to
+    the latest command frame on its sockets (0: none). Returns the tokens whose sockets
+    must close, each with why: ``revoked`` (gone from the engine) or ``expired`` (idle or
+    lifetime, counting those frames as uses; deleted from the engine). One realtime
+    multi-get, at most one bulk of uses and one of deletes, whatever the number of sockets."""
+    now, config = time.time(), ctx.config
+    docs = account_store.token_docs(ctx.engine, list(uses))
+    closing = {digest: "revoked" for digest in uses if digest not in docs}
+    for digest in closing:
+        ctx.tokens.pop(digest)
+    due = {}
+    for digest, doc in docs.items():
+        entry = _remember(ctx, digest, doc, now)
+        entry.used = max(entry.used, uses[digest])
+        if _expired(config, entry, now):
+            closing[digest] = "expired"
+            ctx.tokens.pop(digest)
+        elif _write_due(config, entry):
+            due[digest] = entry
+    account_store.touch_tokens(ctx.engine, {d: _iso(e.used) for d, e in due.items()})
+    for entry in due.values():
+        entry.stored = entry.used
+    account_store.delete_tokens(ctx.engine, [d for d, why in closing.items() if why == "expired"])
+    return closing

@@ -155,8 +155,8 @@ def _mark_dirty(conn):
 
 
 class Connection:
-    __slots__ = ("ws", "user", "token_hash", "session_id", "closed", "_outbox", "_limit",
-                 "_writer", "_dirty", "__weakref__")
+    __slots__ = ("ws", "user", "token_hash", "session_id", "closed", "used_at", "_outbox",
+                 "_limit", "_writer", "_dirty", "__weakref__")
 
     def __init__(self, ws, limit: int):
         self.ws = ws
@@ -164,6 +164,9 @@ class Connection:
         self.token_hash = None
         self.session_id = None
         self.closed = False
+        # Unix time of the latest command frame (0: none yet): a use of the token, which
+        # the TokenWatch reports for the idle timeout. Heartbeats do not count.
+        self.used_at = 0.0
         self._outbox: deque = deque()
         self._limit = limit
         self._writer = None

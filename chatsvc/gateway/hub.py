@@ -79,10 +79,16 @@ class Hub:
         metrics.FANOUT_EVENTS.inc()
         metrics.FANOUT_DELIVERIES.inc(delivered)
 
-    def disconnect_token(self, token_hash: str):
+    def disconnect_token(self, token_hash: str, message: str = "logged out",
+                         reason: str = "token revoked"):
         for conn in tuple(self.by_token.get(token_hash, ())):
-            conn.push(encode({"type": "error", "code": "unauthorized", "message": "logged out"}))
-            conn.close_after(CLOSE_UNAUTHORIZED, "token revoked")
+            conn.push(encode({"type": "error", "code": "unauthorized", "message": message}))
+            conn.close_after(CLOSE_UNAUTHORIZED, reason)
+
+    def token_uses(self) -> dict[str, float]:
+        """Token hash -> the latest command frame on any of its open sockets (0: none)."""
+        return {digest: max(conn.used_at for conn in conns)
+                for digest, conns in self.by_token.items() if conns}
 
     def presence_of(self, user_id: str):
         online = bool(self.by_user.get(user_id)) or user_id in self._offline_timers

@@ -54,14 +54,15 @@ class Gateway:
     client frame type but auth and ping to its Command."""
 
     def __init__(self, config, hub, authenticate, commands: Mapping[str, Command],
-                 still_live=None):
-        """``still_live(token_hashes) -> set`` (optional): which tokens of open sockets
-        are still valid; asked every CHATSVC_TOKEN_RECHECK seconds (TokenWatch)."""
+                 check_tokens=None):
+        """``check_tokens(uses) -> {token_hash: "revoked" | "expired"}`` (optional): given
+        each open socket's token and its latest use, which must close; asked every
+        CHATSVC_TOKEN_RECHECK seconds (TokenWatch)."""
         self.config = config
         self.hub = hub
         self.authenticate = authenticate
         self.commands = commands
-        self.watch = TokenWatch(hub, still_live, config.token_recheck) if still_live else None
+        self.watch = TokenWatch(hub, check_tokens, config.token_recheck) if check_tokens else None
 
     def serve(self, ws):
         gate = InputGate(ws, self.config.ws_input_frames, self.config.ws_input_stall)
@@ -169,6 +170,7 @@ class Gateway:
             self._answer(conn, _OWN_FRAMES[kind], ref)
             return
         command = self.commands[kind]
+        conn.used_at = time.time()   # a use of the token (TokenWatch); pings are not
         if command.pipelined:
             # Each waits only for its own work, so one connection may have several in
             # flight (the pool bounds how many).
@@ -261,14 +263,21 @@ def _too_big(raw, max_bytes: int) -> bool:
     return len(raw) > max_bytes
 
 
-class TokenWatch:
-    """Every ``every`` seconds, asks which tokens held by open sockets are still live
-    (one engine multi-get per 1,000 tokens) and closes the sockets of the others: a
-    logout, password change or expiry made through another instance reaches sockets here
-    within that time. Started with the first connection."""
+# What a socket closed by the TokenWatch is told: (error message, close reason).
+_TOKEN_CLOSES = {"revoked": ("logged out", "token revoked"),
+                 "expired": ("token expired; log in again", "token expired")}
 
-    def __init__(self, hub, still_live, every: float):
-        self.hub, self.still_live, self.every = hub, still_live, every
+
+class TokenWatch:
+    """Every ``every`` seconds, hands the tokens held by open sockets, each with its latest
+    use (a command frame), to ``check_tokens`` (one engine multi-get per 1,000 tokens) and
+    closes with 4401 the sockets of those it names: a logout, password change or expiry
+    made through another instance, or a token idle or old past its limits while its socket
+    stays open, reaches the sockets here within that time. Started with the first
+    connection."""
+
+    def __init__(self, hub, check_tokens, every: float):
+        self.hub, self.check_tokens, self.every = hub, check_tokens, every
         self._greenlet = None
 
     def start(self):
@@ -284,14 +293,12 @@ class TokenWatch:
                 log.warning("token re-check failed: %s", exc)
 
     def check_once(self):
-        held = list(self.hub.by_token)
+        held = list(self.hub.token_uses().items())
         for start in range(0, len(held), 1000):
-            chunk = held[start:start + 1000]
-            live = self.still_live(chunk)
-            for digest in chunk:
-                if digest not in live:
-                    metrics.CLOSES.labels("token_revoked").inc()
-                    self.hub.disconnect_token(digest)
+            closing = self.check_tokens(dict(held[start:start + 1000]))
+            for digest, why in closing.items():
+                metrics.CLOSES.labels(f"token_{why}").inc()
+                self.hub.disconnect_token(digest, *_TOKEN_CLOSES[why])
 
 
 def _try_json(raw):

@@ -53,6 +53,12 @@ def team_users(engine: Engine, team_id: str) -> list[dict]:
     return list(scan(engine, engine.index("users"), {"term": {"team_id": team_id}}, ("id",)))
 
 
+def set_password_hash(engine: Engine, user_id: str, password_hash: str):
+    """A partial update: fields other writers change (last_seen, the picture) stay."""
+    engine.call("update", index=engine.index("users"), id=user_id, retry_on_conflict=5,
+                body={"doc": {"password_hash": password_hash}})
+
+
 def set_last_seen(engine: Engine, user_id: str, when: str):
     engine.call("update", index=engine.index("users"), id=user_id, body={"doc": {"last_seen": when}})
 
@@ -79,13 +85,30 @@ def touch_token(engine: Engine, token_hash: str, used_at: str):
         pass
 
 
-def live_tokens(engine: Engine, token_hashes: list[str]) -> set[str]:
-    """Which of these token hashes still exist (one realtime multi-get)."""
+def token_docs(engine: Engine, token_hashes: list[str]) -> dict[str, dict]:
+    """hash -> document of those of these tokens that still exist (one realtime multi-get)."""
     if not token_hashes:
-        return set()
+        return {}
     found = engine.call("mget", index=engine.index("tokens"), body={"ids": token_hashes},
-                        _source=False, realtime=True)
-    return {doc["_id"] for doc in found["docs"] if doc.get("found")}
+                        realtime=True)
+    return {doc["_id"]: doc["_source"] for doc in found["docs"] if doc.get("found")}
+
+
+def touch_tokens(engine: Engine, used_at: dict[str, str]):
+    """Record uses of many tokens (hash -> used_at) in one bulk. A token deleted meanwhile
+    fails its item and stays deleted, which is what we want."""
+    if used_at:
+        index = engine.index("tokens")
+        body = []
+        for token_hash, when in used_at.items():
+            body += [{"update": {"_index": index, "_id": token_hash}}, {"doc": {"used_at": when}}]
+        engine.call("bulk", body=body)
+
+
+def delete_tokens(engine: Engine, token_hashes: list[str]):
+    if token_hashes:
+        engine.call("bulk", body=[{"delete": {"_index": engine.index("tokens"), "_id": h}}
+                                  for h in token_hashes])
 
 
 def delete_user_tokens(engine: Engine, user_id: str, keep: str | None = None) -> list[str]:
@@ -95,9 +118,7 @@ def delete_user_tokens(engine: Engine, user_id: str, keep: str | None = None) ->
     found = engine.call("search", index=engine.index("tokens"), _source=False,
                         body={"query": {"term": {"user_id": user_id}}, "size": 10000})
     hashes = [hit["_id"] for hit in found["hits"]["hits"] if hit["_id"] != keep]
-    if hashes:
-        engine.call("bulk", body=[{"delete": {"_index": engine.index("tokens"), "_id": h}}
-                                  for h in hashes])
+    delete_tokens(engine, hashes)
     return hashes
 
 
