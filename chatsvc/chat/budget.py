@@ -76,7 +76,7 @@ class CacheBudget:
                 continue
             victims.append((key, state))
             if tail is not None:
-                used -= len(tail.messages) * MESSAGE_BYTES
+                used -= (len(tail.messages) + len(tail.roots)) * MESSAGE_BYTES
         for key, state in victims:
             del self.tails[key]
             if state is not None and state.tails.pop(key[1], None) is not None:
@@ -114,6 +114,6 @@ def estimate(states: dict) -> int:
     total = 0
     for state in states.values():
         entries = len(state.users) + len(state.chats) + sum(len(r) for r in state.reads.values())
-        messages = sum(len(t.messages) for t in state.tails.values())
+        messages = sum(len(t.messages) + len(t.roots) for t in state.tails.values())
         total += entries * ENTRY_BYTES + messages * MESSAGE_BYTES
     return total

@@ -15,8 +15,9 @@ def find_message(ctx, state: TeamState, message_id: int, chat_id: str | None = N
     chat_id = chat_id or ctx.teams.chat_of(state, message_id)
     if chat_id is not None:
         tail = state.tails.get(chat_id)
-        if tail is not None and message_id in tail.by_id:
-            return tail.by_id[message_id]
+        held = tail.get(message_id) if tail is not None else None
+        if held is not None:
+            return held
         doc = message_store.get_many(ctx.engine, [(message_id, chat_id)]).get(message_id)
     else:
         doc = message_store.find_by_id(ctx.engine, message_id)
@@ -36,6 +37,4 @@ def message_for_member(ctx, state: TeamState, message_id: int, user_id: str) -> 
     # change made to a copy outside the tail (a like is not refreshed) would be lost when
     # the tail loads later from a search that predates it.
     tail = ctx.teams.tail(state, chat["id"])
-    if message_id in tail.by_id:
-        doc = tail.by_id[message_id]
-    return doc, chat
+    return tail.get(message_id) or doc, chat

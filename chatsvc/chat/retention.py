@@ -330,10 +330,11 @@ def reconcile_tails(ctx, record: dict) -> int:
             continue
         for chat_id in chat_ids:
             tail = state.tails.get(chat_id)
-            if tail is None or not tail.messages:
+            held = tail.held() if tail is not None else []
+            if not held:
                 continue
-            present = message_store.get_many(ctx.engine, [(m["id"], chat_id) for m in list(tail.messages)])
-            gone = {m["id"] for m in tail.messages if m["id"] not in present}
+            present = message_store.get_many(ctx.engine, [(m["id"], chat_id) for m in held])
+            gone = {m["id"] for m in held if m["id"] not in present}
             if gone:
                 dropped += ctx.teams.discard_messages(team_id, chat_id, gone)
     return dropped

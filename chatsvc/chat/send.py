@@ -122,7 +122,9 @@ def thread_root(ctx: ChatContext, state, chat: dict, me: dict, thread_id: int) -
         doc, _ = message_for_member(ctx, state, doc["thread_id"], me["id"])
     if doc.get("deleted"):
         raise NotFound("that message was deleted")
-    return doc
+    # A root older than the tail stays beside it while its thread is active, so the next
+    # reply finds it in memory, its version known (chat/state.py, ROOTS_KEPT).
+    return ctx.teams.tail(state, chat["id"]).keep_root(doc)
 
 
 @dataclass
@@ -305,7 +307,7 @@ class MessageSender:
         """Count the reply on the in-memory root and send the root's new summary."""
         doc = it.doc
         tail = it.state.tails.get(doc["chat_id"])
-        root = tail.by_id.get(it.root["id"], it.root) if tail is not None else it.root
+        root = (tail.get(it.root["id"]) if tail is not None else None) or it.root
         _count_reply(root, doc["sender_id"], doc["created_at"])
         chat_files.publish_with_message(self._ctx, it.state.chats[doc["chat_id"]]["member_ids"], root,
                                         lambda view: {"type": "thread", "chat_id": doc["chat_id"], "root": view})

@@ -31,6 +31,10 @@ def _message_id(doc: dict) -> int:
 # surely finds it (the refresh interval, with a wide margin). Bounded by time rather than
 # by count, the map holds a few seconds of sends whatever the run's length (issue 16).
 RECENT_SECONDS = 10.0
+# Thread roots older than a tail kept beside it, per chat: a thread stays active long after
+# its root scrolled out of the latest messages, and each reply changes the root (its
+# summary), which would otherwise cost a realtime GET per reply.
+ROOTS_KEPT = 16
 
 
 class Tail:
@@ -45,6 +49,10 @@ class Tail:
         self.capacity = capacity
         self.messages: list[dict] = []
         self.by_id: dict[int, dict] = {}
+        # Roots of recent replies that are older than ``messages`` (ROOTS_KEPT, least
+        # recently replied to first out). Never part of ``messages``: history and counts
+        # see only the contiguous latest messages.
+        self.roots: OrderedDict[int, dict] = OrderedDict()
         self.complete = False
         self.evicted_at = float("-inf")
         self.loaded = Event()
@@ -76,6 +84,27 @@ class Tail:
             self.complete = False
             self.evicted_at = time.monotonic()
 
+    def get(self, message_id: int) -> dict | None:
+        """The in-memory copy of one of the latest messages or of a kept root."""
+        return self.by_id.get(message_id) or self.roots.get(message_id)
+
+    def keep_root(self, doc: dict) -> dict:
+        """Keep a thread root read from the engine (older than the tail) as this chat's
+        copy of it; returns the copy every change should go to."""
+        held = self.get(doc["id"])
+        if held is not None:
+            if doc["id"] in self.roots:
+                self.roots.move_to_end(doc["id"])
+            return held
+        self.roots[doc["id"]] = doc
+        while len(self.roots) > ROOTS_KEPT:
+            self.roots.popitem(last=False)
+        return doc
+
+    def held(self) -> list[dict]:
+        """Every copy here: the latest messages and the kept roots."""
+        return self.messages + list(self.roots.values())
+
     def evicted_unrefreshed(self, refresh_interval: float = 1.5) -> bool:
         """True when a message left the tail so recently that the engine's searches may
         not see it yet (only at hundreds of messages per second into one chat)."""
@@ -88,7 +117,8 @@ class Tail:
             for i in gone:
                 del self.by_id[i]
             self.messages = [m for m in self.messages if m["id"] in self.by_id]
-        return len(gone)
+        roots = [i for i in ids if self.roots.pop(i, None) is not None]
+        return len(gone) + len(roots)
 
     @property
     def oldest_id(self) -> int | None:
@@ -252,7 +282,7 @@ class TeamStates:
         if chat_id is not None:
             return chat_id
         for chat_id, tail in state.tails.items():
-            if message_id in tail.by_id:
+            if message_id in tail.by_id or message_id in tail.roots:
                 return chat_id
         return None
 
