@@ -2,8 +2,13 @@
 
 Against a running server (``--url``): ``--connections`` WebSockets (one per user, in chats
 of 10, every member connected) while ``--rate`` messages/s in total are sent for
-``--minutes`` (default 10; ``--minutes 1`` for a short check). Reports the server worker's
-RSS when every connection is open and when sending stops (target: within 10%), error
+``--minutes`` (default 10; ``--minutes 1`` for a short check). Before connecting, each chat
+gets ``--history`` messages (default 100, the server's default tail) through the REST API,
+as the chats of a team that has been talking (or imported its Slack history) have, so the
+run starts with the chats' tails in memory as a server that has been up for a while has
+them (``--history 0``: fresh, empty chats, whose tails fill during the first minute).
+Reports the server worker's RSS when every connection is open and when sending stops
+(target: within 10%), error
 frames and connections the server closed (target: 0), and send -> delivery p50/p99 for
 each minute. The load client is scripts/wsload (Go; built on first use).
 
@@ -22,6 +27,10 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
+import uuid  # noqa: E402
+
+import gevent.pool  # noqa: E402
+import requests  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
@@ -47,6 +56,24 @@ def setup(url: str, connections: int) -> list[dict]:
             chats.append({"chat_id": make_chat(url, group[0], group[1:]),
                           "tokens": [m["token"] for m in group]})
     return chats
+
+
+def seed_history(url: str, chats: list[dict], per_chat: int):
+    """``per_chat`` messages in every chat, sent over REST by its members in turn."""
+    session = requests.Session()
+    tag = uuid.uuid4().hex[:8]
+
+    def post(job):
+        chat, i = job
+        token = chat["tokens"][i % len(chat["tokens"])]
+        r = session.post(f"{url}/api/chats/{chat['chat_id']}/messages", timeout=60,
+                         headers={"Authorization": f"Bearer {token}"},
+                         json={"body": f"earlier message {i} of this chat", "client_msg_id": f"h{tag}-{i}"})
+        r.raise_for_status()
+
+    jobs = [(chat, i) for i in range(per_chat) for chat in chats]
+    for _ in gevent.pool.Pool(16).imap_unordered(post, jobs):
+        pass
 
 
 def run(url: str, chats: list[dict], rate: float, seconds: float, worker) -> dict:
@@ -100,14 +127,17 @@ def main():
     p.add_argument("--rate", type=float, default=500, help="messages/s in total")
     p.add_argument("--minutes", type=float, default=10)
     p.add_argument("--pid", type=int, help="server worker (or gunicorn master) pid")
+    p.add_argument("--history", type=int, default=100,
+                   help="messages each chat holds before the run (0: fresh chats)")
     args = p.parse_args()
     build_wsload()
     worker = find_worker(args.url, args.pid)
     started = time.monotonic()
     chats = setup(args.url, args.connections)
-    print(f"setup: {sum(len(c['tokens']) for c in chats)} users in {len(chats)} chats of 10 "
-          f"({time.monotonic() - started:.0f} s); soak {args.minutes:g} min at {args.rate:g} msg/s",
-          flush=True)
+    seed_history(args.url, chats, args.history)
+    print(f"setup: {sum(len(c['tokens']) for c in chats)} users in {len(chats)} chats of 10, "
+          f"{args.history} earlier messages each ({time.monotonic() - started:.0f} s); "
+          f"soak {args.minutes:g} min at {args.rate:g} msg/s", flush=True)
     result = run(args.url, chats, args.rate, args.minutes * 60, worker)
     start, end = result["rss_start"], result["rss_end"]
     change = 100 * (end - start) / start
