@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 from gevent.event import AsyncResult
 
 from chatsvc.chat import files as chat_files
+from chatsvc.chat import message_writes
 from chatsvc.chat.links import has_link
 from chatsvc.chat.lookup import find_message, message_for_member
 from chatsvc.chat.mentions import mentioned_ids
-from chatsvc.chat import message_writes
 from chatsvc.chat.message_writes import copy_for_write
 from chatsvc.chat.views import message_view
 from chatsvc.errors import BadRequest, NotFound, RateLimited, Unavailable
