@@ -135,5 +135,7 @@ def remove_avatar():
 @endpoint("A profile picture, by the avatar_url of a User", query=s.AvatarQuery, auth=False)
 def avatar(team_id, user_id, sha256):
     args = load_args(s.AvatarQuery())
-    stream, size = avatars.open_avatar(ctx(), team_id, user_id, sha256, args["s"])
-    return _file_response(stream, "image/png", size, "avatar.png", True, "private, max-age=31536000, immutable")
+    stream, size, expires = avatars.open_avatar(ctx(), team_id, user_id, sha256, args["e"], args["s"])
+    # Cached until the link expires: every link made in one bucket is the same URL.
+    return _file_response(stream, "image/png", size, "avatar.png", True,
+                          f"private, max-age={max(0, int(expires - time.time()))}")
