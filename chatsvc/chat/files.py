@@ -64,8 +64,10 @@ def put_blob(ctx: ChatContext, sha256: str, path: str):
 
 
 def new_spool(ctx: ChatContext) -> HashingSpool:
-    """A staging file for one upload, limited to CHATSVC_MAX_FILE_BYTES."""
-    return HashingSpool(ctx.config.upload_dir, ctx.config.max_file_bytes, pause=lambda: gevent.sleep(0))
+    """A staging file for one upload, limited to CHATSVC_MAX_FILE_BYTES; its blocks are
+    hashed and written in the thread pool (media/spool.py)."""
+    return HashingSpool(ctx.config.upload_dir, ctx.config.max_file_bytes, pause=lambda: gevent.sleep(0),
+                        offload=_offload)
 
 
 # ------------------------------------------------------------------------------ upload
