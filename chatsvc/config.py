@@ -159,6 +159,10 @@ class Config:
     extract_seconds: float = _setting(20.0, _bounded(float, 0.1, 600), "text extraction time budget per file, s")
     extract_chars: int = _setting(200_000, _bounded(int, 1000, 10_000_000), "extracted text kept per file, chars")
     extract_memory_mb: int = _setting(512, _bounded(int, 64, 16384), "text extraction memory budget, MiB")
+    extract_recover_after: float = _setting(60.0, _bounded(float, 0.1, 86400),
+                                            "a send's text still pending this long is extracted again, s")
+    extract_recover_poll: float = _setting(30.0, _bounded(float, 0.1, 86400), "pending extraction sweep period, s")
+    extract_delay: float = _setting(0.0, _bounded(float, 0, 600), "tests only: wait before extracting, s")
     # -- end files and avatars -----------------------------------------------------------
 
     # -- scale-out (issue 18): several instances behind a proxy, one owner per team ----------

@@ -46,6 +46,26 @@ def file_text_op(engine: Engine, message: dict, text: str, status: str) -> Op:
               {"doc": {"file_text": text, "file_text_status": status}}, routing=message["chat_id"])
 
 
+PENDING = "pending"   # file_text_status of a message whose files' text is not extracted yet
+_IGNORE_MISSING = {"ignore_unavailable": "true", "allow_no_indices": "true"}
+
+
+def pending_text(engine: Engine, team_ids: list[str], sent_before: str, size: int) -> list[dict]:
+    """Up to ``size`` messages of these teams, sent before ``sent_before``, whose files'
+    text is still pending (their extraction never finished: the process died first), in
+    id order. One search, whatever the number of teams."""
+    if not team_ids:
+        return []
+    query = {"bool": {"filter": [{"terms": {"team_id": team_ids}},
+                                 {"term": {"file_text_status": PENDING}},
+                                 {"range": {"created_at": {"lt": sent_before}}}],
+                      "must_not": [{"term": {"deleted": True}}]}}
+    body = {"query": query, "size": size, "sort": [{"id": "asc"}], "track_total_hits": False,
+            "_source": ["id", "chat_id", "team_id", "files", "created_at"]}
+    hits = engine.call("search", index=engine.messages_pattern, body=body, params=_IGNORE_MISSING)
+    return [h["_source"] for h in hits["hits"]["hits"]]
+
+
 def set_avatar(engine: Engine, user_id: str, sha256: str | None):
     """Point a user at a new profile picture blob (None: no picture). A partial update, so
     fields other writers change (last_seen) are left alone."""
