@@ -41,7 +41,8 @@ class HashingSpool:
         fd, self.path = tempfile.mkstemp(dir=folder, prefix="up-")
         self._file = os.fdopen(fd, "w+b")
         self._hash = hashlib.sha256()
-        self._pending = bytearray()   # at most BLOCK bytes in memory
+        self._pending: list[bytes] = []   # chunks not written yet: at most BLOCK bytes
+        self._pending_size = 0
         self._flushed_to = 0          # bytes handed to the kernel's writeback so far
         self.size = 0
         self.limit = limit
@@ -56,8 +57,9 @@ class HashingSpool:
         if self.size > self.limit:
             self.discard()
             raise TooLarge(self.limit)
-        self._pending += chunk
-        if len(self._pending) >= self.BLOCK:
+        self._pending.append(chunk)
+        self._pending_size += len(chunk)
+        if self._pending_size >= self.BLOCK:
             self._drain()
         if self._pause is not None:
             self._pause()
@@ -66,7 +68,9 @@ class HashingSpool:
     def _drain(self):
         """Hash and write what is pending (in the offload)."""
         if self._pending:
-            block, self._pending = bytes(self._pending), bytearray()
+            # A parser reading 1 MiB at a time hands over whole blocks: no copy then.
+            block = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+            self._pending, self._pending_size = [], 0
             self._offload(self._write_block, block)
 
     def _write_block(self, block: bytes):
@@ -90,7 +94,7 @@ class HashingSpool:
         return self._file.seek(*args)
 
     def tell(self):
-        return self._file.tell() + len(self._pending)
+        return self._file.tell() + self._pending_size
 
     def read(self, *args):
         self._drain()
@@ -124,7 +128,7 @@ class HashingSpool:
 
     def discard(self):
         """Close and delete the staging file (idempotent)."""
-        self._pending = bytearray()
+        self._pending, self._pending_size = [], 0
         self.close()
         try:
             os.unlink(self.path)
