@@ -64,9 +64,11 @@ def create_app(config: Config | None = None, *, init_indices: bool = True) -> Fl
 
 
 def _start_jobs(app: Flask, ctx: ChatContext):
-    """The daily retention run and the due scheduled exports, each under its own lease."""
+    """The daily retention run and the due scheduled exports, each under its own lease;
+    the sweep of text extractions a crash left pending."""
     from chatsvc.export.scheduled import start_in_server  # noqa: PLC0415 - server only
     retention.start_scheduler(ctx)
+    ctx.file_text.start_recovery()
     start_in_server(app)
 
 

@@ -29,6 +29,12 @@ def _ids(app):
     return SnowflakeGenerator(app.config["CHATSVC"].worker_id)
 
 
+def _blob_reaper(app, engine):
+    from chatsvc.blobs import make_blob_store  # noqa: PLC0415
+    from chatsvc.chat.blob_reaper import BlobReaper  # noqa: PLC0415
+    return BlobReaper(engine, make_blob_store(app.config["CHATSVC"]))
+
+
 def register(group, app):
     @group.group("retention")
     def retention_group():
@@ -50,7 +56,8 @@ def register(group, app):
         try:
             engine = _engine(app)
             team_ids = [_team_id(engine, team)] if team else None
-            report = retention.run(engine, _ids(app), team_ids=team_ids, dry_run=dry_run)
+            report = retention.run(engine, _ids(app), team_ids=team_ids, dry_run=dry_run,
+                                   files=_blob_reaper(app, engine))
         except Unavailable as exc:
             click.echo(f"retention: error: {exc.message}", err=True)
             raise SystemExit(4) from None

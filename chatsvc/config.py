@@ -153,10 +153,16 @@ class Config:
     blob_s3_secret: str = _setting("", str, "S3 secret access key")
     blob_s3_region: str = _setting("us-east-1", str, "S3 region")
     file_url_ttl: float = _setting(3600.0, _bounded(float, 1, 7 * 86400), "signed file URL lifetime, s")
+    avatar_url_bucket: float = _setting(86400.0, _bounded(float, 1, 30 * 86400),
+                                        "avatar links rotate per bucket of this many s; valid 1-2 buckets")
     image_max_pixels: int = _setting(50_000_000, _bounded(int, 1000, 1 << 31), "largest image accepted, pixels")
     extract_seconds: float = _setting(20.0, _bounded(float, 0.1, 600), "text extraction time budget per file, s")
     extract_chars: int = _setting(200_000, _bounded(int, 1000, 10_000_000), "extracted text kept per file, chars")
     extract_memory_mb: int = _setting(512, _bounded(int, 64, 16384), "text extraction memory budget, MiB")
+    extract_recover_after: float = _setting(60.0, _bounded(float, 0.1, 86400),
+                                            "a send's text still pending this long is extracted again, s")
+    extract_recover_poll: float = _setting(30.0, _bounded(float, 0.1, 86400), "pending extraction sweep period, s")
+    extract_delay: float = _setting(0.0, _bounded(float, 0, 600), "tests only: wait before extracting, s")
     # -- end files and avatars -----------------------------------------------------------
 
     # -- scale-out (issue 18): several instances behind a proxy, one owner per team ----------

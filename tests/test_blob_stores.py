@@ -117,3 +117,86 @@ def test_server_with_s3_blobs_end_to_end(s3, engine_url, index_prefix, tmp_path)
         assert Api(srv.url).get(msg["files"][0]["thumbnail_url"]).status_code == 200
     finally:
         srv.stop()
+
+
+# ---------------------------------------------------------------- retention deletes blobs
+
+def _noise_png(width: int, height: int) -> bytes:
+    """A PNG no other test (or run) has: its blob and thumbnail are this test's alone."""
+    import io  # noqa: PLC0415
+    from PIL import Image  # noqa: PLC0415
+    out = io.BytesIO()
+    Image.frombytes("RGB", (width, height), os.urandom(width * height * 3)).save(out, "PNG")
+    return out.getvalue()
+
+
+def _upload(ctx, me, data: bytes, name: str, kind: str) -> dict:
+    from chatsvc.chat import files as chat_files  # noqa: PLC0415
+    spool = chat_files.new_spool(ctx)
+    spool.write(data)
+    file_id = chat_files.upload(ctx, me, spool, name, kind)["file"]["id"]
+    return chat_files.attachments(ctx, me, [file_id])[0]   # what a message stores of it
+
+
+def _old_message_with(ctx, chat: dict, sender: dict, entry: dict, days_ago: float) -> int:
+    """A message sent ``days_ago`` days ago with the file ``entry``, written with its
+    attachment claim as a send writes them."""
+    import time  # noqa: PLC0415
+    from chatsvc.chat import files as chat_files  # noqa: PLC0415
+    from chatsvc.ids import id_at, id_time  # noqa: PLC0415
+    from chatsvc.store import messages as message_store  # noqa: PLC0415
+    from chatsvc.store.imports import write_ops  # noqa: PLC0415
+    mid = id_at(int((time.time() - days_ago * 86400) * 1000), 1000, int.from_bytes(os.urandom(1), "big"))
+    doc = {"id": mid, "chat_id": chat["id"], "team_id": chat["team_id"], "sender_id": sender["id"],
+           "body": "", "created_at": id_time(mid), "client_msg_id": f"old{mid}", "liked_by": [],
+           "like_count": 0, "hidden_for": [], "deleted": False, **chat_files.message_fields([entry])}
+    ops = [message_store.write_op(ctx.engine, doc), chat_files.attach_op(ctx.engine, entry["id"], doc)]
+    assert all(status == 201 for status, _ in write_ops(ctx.engine, ops))
+    message_store.refresh(ctx.engine)
+    return mid
+
+
+def test_retention_deletes_the_blobs_nothing_remaining_uses(store, make_context, tmp_path):
+    """Blobs are shared by content: one is deleted with the last message, upload or
+    picture that uses it, never while a legal hold keeps a message with the same bytes."""
+    from chatsvc.chat import chats, files as chat_files, holds, retention  # noqa: PLC0415
+    from chatsvc.chat.blob_reaper import BlobReaper  # noqa: PLC0415
+    from tests.helpers import local_team  # noqa: PLC0415
+    ctx = make_context(upload_dir=str(tmp_path / "uploads"))
+    ctx.blobs = store
+    team, p = local_team(ctx, "ann", "bob", "cat")
+    ann, bob, cat = p["ann"], p["bob"], p["cat"]
+    group, _ = chats.create_chat(ctx, ann, [bob["id"], cat["id"]], "group")
+    held, _ = chats.create_chat(ctx, ann, [bob["id"]], None)
+    group, held = ctx.teams.get(team["id"]).chats[group["id"]], ctx.teams.get(team["id"]).chats[held["id"]]
+    shared, alone, raw, recent = _noise_png(60, 40), _noise_png(70, 30), os.urandom(5000), os.urandom(4000)
+    s1 = _upload(ctx, ann, shared, "a.png", "image/png")
+    s2 = _upload(ctx, bob, shared, "b.png", "image/png")          # the same bytes: the same blobs
+    only = _upload(ctx, ann, alone, "c.png", "image/png")
+    r1 = _upload(ctx, ann, raw, "r.bin", "application/octet-stream")
+    r2 = _upload(ctx, cat, raw, "r2.bin", "application/octet-stream")   # uploaded, not sent yet
+    new = _upload(ctx, ann, recent, "n.bin", "application/octet-stream")
+    assert s1["sha256"] == s2["sha256"] and s1["thumb_sha256"] == s2["thumb_sha256"]
+    for chat, sender, entry, days in [(group, ann, s1, 40), (held, bob, s2, 40), (group, ann, only, 40),
+                                      (group, ann, r1, 40), (group, ann, new, 1)]:
+        _old_message_with(ctx, chat, sender, entry, days)
+    retention.set_policy(ctx, ann, 30)
+    hold = holds.create_hold(ctx, ann, "case", "audit", [], [held["id"]])
+    reaper = BlobReaper(ctx.engine, ctx.blobs)
+
+    retention.run(ctx.engine, ctx.ids, team_ids=[team["id"]], files=reaper)
+    assert not store.exists(only["sha256"]) and not store.exists(only["thumb_sha256"])
+    assert store.exists(s1["sha256"]) and store.exists(s1["thumb_sha256"])   # the held copy uses them
+    assert store.exists(r1["sha256"]) and store.exists(new["sha256"])
+    # cat's unsent upload of the same bytes still downloads whole
+    url = chat_files.file_view(r2, cat["id"])["url"]
+    query = dict(part.split("=") for part in url.split("?")[1].split("&"))
+    got = chat_files.download(ctx, r2["id"], "content", cat["id"], query["e"], query["s"])
+    with got.stream as f:
+        assert f.read() == raw
+    assert reaper.blobs_deleted == 2
+
+    holds.release_hold(ctx, ann, hold["id"])
+    retention.run(ctx.engine, ctx.ids, team_ids=[team["id"]], files=reaper)
+    assert not store.exists(s1["sha256"]) and not store.exists(s1["thumb_sha256"])
+    assert store.exists(r1["sha256"]) and store.exists(new["sha256"])

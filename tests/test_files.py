@@ -386,3 +386,25 @@ def test_avatar_set_shown_replaced_and_removed(team):
     assert ok(team["ann"]["api"].get("/api/me"))["avatar_url"] is None
     assert_error(Api(team["base"]).put("/api/me/avatar", files={"file": ("a.png", samples.png())}),
                  401, "unauthorized")
+
+
+def test_avatar_links_expire_by_bucket_and_stay_in_their_team(team):
+    """Avatar links rotate per day-long bucket (the server's default): the same URL all
+    day (so browsers cache it), valid one more bucket, then 403; another team's path 404."""
+    from chatsvc.chat import file_urls
+    file_urls.configure("test-secret-for-this-session", 60)   # the server's secret and buckets
+    url = ok(team["ann"]["api"].put("/api/me/avatar", files={"file": ("me.png", samples.png(), "image/png")}))["avatar_url"]
+    assert ok(team["bob"]["api"].get("/api/users", params={"q": "ann"}))["users"][0]["avatar_url"] == url
+    got = fetch(team, url)
+    assert got.status_code == 200
+    max_age = int(got.headers["Cache-Control"].split("max-age=")[1])
+    assert 86400 - 120 <= max_age <= 2 * 86400   # cached, but not for ever
+    ann, sha = team["ann"]["user"], url.split("?")[0].rsplit("/", 1)[1]
+    yesterday = file_urls.avatar_url(ann["team_id"], ann["id"], sha, now=time.time() - 86400)
+    assert fetch(team, yesterday).status_code == 200          # the previous bucket's link still works
+    stale = file_urls.avatar_url(ann["team_id"], ann["id"], sha, now=time.time() - 3 * 86400)
+    assert "expired" in forbidden(fetch(team, stale))["message"]
+    forbidden(fetch(team, url.split("?")[0] + "?s=" + url.split("s=")[1]))   # expiry removed
+    forbidden(fetch(team, url.replace("e=", "e=9")))                          # expiry pushed out
+    other = make_team(Api(team["base"]), "zed")[1]["zed"]["user"]["team_id"]
+    not_found(fetch(team, url.replace(f"/api/avatars/{ann['team_id']}/", f"/api/avatars/{other}/")))

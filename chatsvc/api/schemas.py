@@ -238,6 +238,7 @@ class DownloadQuery(Request):
 
 
 class AvatarQuery(Request):
+    e = fields.String(load_default="")   # absent (a link from before expiries): 403 expired
     s = fields.String(required=True)
 # -- end files and avatars -----------------------------------------------------------
 

@@ -42,6 +42,10 @@ class BlobStore(Protocol):
     def delete(self, sha256: str) -> None:
         """Remove it (no error when absent)."""
 
+    def delete_many(self, names: list[str]) -> None:
+        """Remove all of them (absent ones are no error), in as few requests as the store
+        allows."""
+
 
 def make_blob_store(config) -> BlobStore:
     """The store the configuration names: ``s3`` when CHATSVC_BLOB_S3_ENDPOINT is set,

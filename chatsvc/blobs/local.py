@@ -75,3 +75,7 @@ class LocalBlobStore:
             os.unlink(self.path(sha256))
         except FileNotFoundError:
             pass
+
+    def delete_many(self, names: list[str]) -> None:
+        for name in names:
+            self.delete(name)

@@ -73,3 +73,13 @@ class S3BlobStore:
 
     def delete(self, sha256: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self.key(sha256))
+
+    _DELETE_BATCH = 1000   # the most keys one DeleteObjects request takes
+
+    def delete_many(self, names: list[str]) -> None:
+        keys = [{"Key": self.key(n)} for n in names]
+        for i in range(0, len(keys), self._DELETE_BATCH):
+            resp = self.client.delete_objects(Bucket=self.bucket,
+                                              Delete={"Objects": keys[i:i + self._DELETE_BATCH], "Quiet": True})
+            if resp.get("Errors"):
+                raise RuntimeError(f"S3 refused deleting blobs: {resp['Errors'][0]}")

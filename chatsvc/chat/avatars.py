@@ -1,7 +1,7 @@
 """Profile pictures: set (cropped to a square PNG, metadata gone), remove, serve.
 
 The picture's blob is named by its hash and the user document points at it; the
-User's ``avatar_url`` is signed for the team (chat/file_urls.py). Serving checks that the
+User's ``avatar_url`` is signed for the team, with an expiry that rotates per bucket (chat/file_urls.py). Serving checks that the
 URL is genuine and still names the user's current picture, so a removed or replaced
 picture stops being served under the old URL.
 """
@@ -76,15 +76,21 @@ def remove_avatar(ctx: ChatContext, me: dict) -> dict:
     return _point_at(ctx, me, None)
 
 
-def open_avatar(ctx: ChatContext, team_id: str, user_id: str, sha256: str, signature: str):
-    """(stream, size) of a user's current picture; 403 for a forged URL, 404 when the
-    user has another picture (or none) now."""
-    if not file_urls.check_avatar_url(team_id, user_id, sha256, signature):
-        raise Forbidden("this picture link is altered")
-    user = ctx.teams.get(team_id).users.get(user_id) if team_id.isdigit() else None
-    if user is None or user.get("avatar_sha256") != sha256:
+def open_avatar(ctx: ChatContext, team_id: str, user_id: str, sha256: str, expires: str,
+                signature: str):
+    """(stream, size, expires) of a user's current picture. 404 when the link names a user
+    who is not in that team (another team's link); 403 when altered or expired; 404 when
+    the user has another picture (or none) now."""
+    user = ctx.teams.get(team_id).users.get(user_id) if team_id.isdigit() else None   # no team: 404
+    if user is None:
+        raise NotFound("no such picture")
+    problem = file_urls.check_avatar_url(team_id, user_id, sha256, expires, signature)
+    if problem:
+        raise Forbidden(f"this picture link is {problem}; reload to get a new one")
+    if user.get("avatar_sha256") != sha256:
         raise NotFound("no such picture")
     try:
-        return ctx.blobs.open(sha256), ctx.blobs.size(sha256)
+        return ctx.blobs.open(sha256), ctx.blobs.size(sha256), int(expires)
     except BlobNotFound:
         raise NotFound("no such picture") from None
+

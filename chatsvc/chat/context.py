@@ -29,7 +29,7 @@ class ChatContext:
         self.sender = MessageSender(self)
         # files and avatars (issue 14): the blob store, signed URLs, text extraction jobs
         self.blobs = make_blob_store(config)
-        file_urls.configure(config.secret, config.file_url_ttl)
+        file_urls.configure(config.secret, config.file_url_ttl, config.avatar_url_bucket)
         from chatsvc.chat.file_text import FileTextJobs  # noqa: PLC0415
         self.file_text = FileTextJobs(self)
 

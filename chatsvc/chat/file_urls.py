@@ -20,12 +20,13 @@ import time
 from urllib.parse import quote
 
 VARIANTS = ("content", "thumbnail")
-_settings = {"key": hashlib.sha256(b"unconfigured").digest(), "ttl": 3600.0}
+_settings = {"key": hashlib.sha256(b"unconfigured").digest(), "ttl": 3600.0, "avatar_bucket": 86400.0}
 
 
-def configure(secret: str, ttl: float):
+def configure(secret: str, ttl: float, avatar_bucket: float = 86400.0):
     _settings["key"] = hmac.new(secret.encode(), b"chatsvc file urls v1", hashlib.sha256).digest()
     _settings["ttl"] = float(ttl)
+    _settings["avatar_bucket"] = float(avatar_bucket)
 
 
 def _same(want: str, given: str | None) -> bool:
@@ -61,12 +62,26 @@ def check_file_url(file_id: str, variant: str, viewer_id: str, expires: str, sig
     return None
 
 
-def avatar_url(team_id: str, user_id: str, sha256: str) -> str:
-    """An avatar is seen by the whole team: its URL is signed for the team, without expiry
-    (it changes whenever the picture does, so it can be cached for good)."""
-    sig = _sign("avatar", team_id, user_id, sha256)
-    return f"/api/avatars/{team_id}/{user_id}/{sha256}?s={sig}"
+def avatar_expiry(now: float | None = None) -> int:
+    """The end of the bucket after the current one: every link made during one bucket is
+    the same URL (browsers cache it), and it stays valid for at least one more bucket."""
+    bucket = _settings["avatar_bucket"]
+    return int((math.floor((now or time.time()) / bucket) + 2) * bucket)
 
 
-def check_avatar_url(team_id: str, user_id: str, sha256: str, sig: str) -> bool:
-    return _same(_sign("avatar", team_id, user_id, sha256), sig)
+def avatar_url(team_id: str, user_id: str, sha256: str, now: float | None = None) -> str:
+    """An avatar is seen by the whole team: its URL is signed for the team, with an expiry
+    that rotates per bucket (avatar_expiry); it also changes whenever the picture does."""
+    expires = avatar_expiry(now)
+    sig = _sign("avatar", team_id, user_id, sha256, str(expires))
+    return f"/api/avatars/{team_id}/{user_id}/{sha256}?e={expires}&s={sig}"
+
+
+def check_avatar_url(team_id: str, user_id: str, sha256: str, expires: str, sig: str,
+                     now: float | None = None) -> str | None:
+    """None when genuine and current; else 'altered' or 'expired' (as check_file_url)."""
+    if not _same(_sign("avatar", team_id, user_id, sha256, expires), sig):
+        return "altered"
+    if not expires.isdigit() or int(expires) < (now or time.time()):
+        return "expired"
+    return None

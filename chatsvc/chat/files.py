@@ -23,6 +23,7 @@ from gevent import get_hub
 
 from chatsvc.blobs import BlobNotFound
 from chatsvc.chat import file_urls
+from chatsvc.chat.file_text import pending_fields
 from chatsvc.errors import BadRequest, Forbidden, NotFound
 from chatsvc.ids import id_time
 from chatsvc.media import images, sniff
@@ -64,8 +65,10 @@ def put_blob(ctx: ChatContext, sha256: str, path: str):
 
 
 def new_spool(ctx: ChatContext) -> HashingSpool:
-    """A staging file for one upload, limited to CHATSVC_MAX_FILE_BYTES."""
-    return HashingSpool(ctx.config.upload_dir, ctx.config.max_file_bytes, pause=lambda: gevent.sleep(0))
+    """A staging file for one upload, limited to CHATSVC_MAX_FILE_BYTES; its blocks are
+    hashed and written in the thread pool (media/spool.py)."""
+    return HashingSpool(ctx.config.upload_dir, ctx.config.max_file_bytes, pause=lambda: gevent.sleep(0),
+                        offload=_offload)
 
 
 # ------------------------------------------------------------------------------ upload
@@ -229,7 +232,7 @@ def message_fields(entries: list[dict]) -> dict:
     # tokenizer keeps dotted names together, and people search for a part of the name.
     names += [re.sub(r"[._\-]+", " ", n) for n in names]
     return {"files": entries, "file_names": names, "has_file": True,
-            "has_image": any(sniff.is_raster(e["content_type"]) for e in entries)}
+            "has_image": any(sniff.is_raster(e["content_type"]) for e in entries), **pending_fields(entries)}
 
 
 # ------------------------------------------------------------------------------ download

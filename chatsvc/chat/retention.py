@@ -9,7 +9,8 @@ deleted. Messages with ``created_at`` before their chat's cutoff are found by a 
 the team (and chats) and ``created_at``, sorted by id, ``BATCH`` ids a page, and deleted
 with one ``_bulk`` per page - never an unbounded delete_by_query. Versions live inside the
 message document and go with it; files go through a :class:`FileReaper` after their
-messages (chatsvc has no files yet: :class:`NoFiles`). Messages a legal hold covers are
+messages: in a server and from the command line a ``chat.blob_reaper.BlobReaper``, which
+deletes the files' documents and the blobs nothing remaining points at. Messages a legal hold covers are
 excluded by the same search; the holds are read again before each page is deleted, and a
 page found under other holds is searched again, so a hold acknowledged before a page is
 deleted protects it. A dry run counts, per chat, what a run would delete.
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from chatsvc.chat import audit, holds
+from chatsvc.chat.blob_reaper import BlobReaper
 from chatsvc.chat.roles import require_admin, require_officer
 from chatsvc.errors import NotFound
 from chatsvc.ids import format_time, now_iso
@@ -104,7 +106,7 @@ class FileReaper:
 
 
 class NoFiles(FileReaper):
-    """chatsvc stores no file blobs yet (Slack imports keep links in the text)."""
+    """Leaves files alone (what a caller gets without a blob store)."""
 
     def delete(self, files):
         pass
@@ -255,7 +257,7 @@ def run_for_team(ctx, me: dict, dry_run: bool) -> dict:
     are kept current as it goes)."""
     require_admin(me)
     report = run(ctx.engine, ctx.ids, team_ids=[me["team_id"]], dry_run=dry_run,
-                 on_deleted=ctx.teams.discard_messages, actor=me)
+                 files=BlobReaper(ctx.engine, ctx.blobs), on_deleted=ctx.teams.discard_messages, actor=me)
     _mark_seen(ctx, report.run_id)
     return report.teams[0].as_dict() | {"run_id": report.run_id, "dry_run": dry_run}
 
@@ -344,7 +346,7 @@ def poll_once(ctx, holder: str, every: float):
     """One tick of the server's background job: the daily run if due, then the tails."""
     if every > 0:
         report = run_due(ctx.engine, ctx.ids, holder, every=every, on_deleted=ctx.teams.discard_messages,
-                         actor=SCHEDULE_ACTOR)
+                         files=BlobReaper(ctx.engine, ctx.blobs), actor=SCHEDULE_ACTOR)
         if report is not None:
             _mark_seen(ctx, report.run_id)
             log.info("retention: daily run %s deleted %d messages", report.run_id, report.total)

@@ -317,6 +317,10 @@ class TeamStates:
         """A tail the budget dropped between its load and this read (rare): load again."""
         return self.tails(state, [chat_id])[chat_id]
 
+    def loaded_ids(self) -> list[str]:
+        """The teams this process has loaded (behind the proxy: the teams it owns)."""
+        return list(self._teams)
+
     # -- sizes, for /metrics -----------------------------------------------------------
     def team_count(self) -> int:
         return len(self._teams)

@@ -46,6 +46,59 @@ def file_text_op(engine: Engine, message: dict, text: str, status: str) -> Op:
               {"doc": {"file_text": text, "file_text_status": status}}, routing=message["chat_id"])
 
 
+PENDING = "pending"   # file_text_status of a message whose files' text is not extracted yet
+_IGNORE_MISSING = {"ignore_unavailable": "true", "allow_no_indices": "true"}
+
+
+def pending_text(engine: Engine, team_ids: list[str], sent_before: str, size: int) -> list[dict]:
+    """Up to ``size`` messages of these teams, sent before ``sent_before``, whose files'
+    text is still pending (their extraction never finished: the process died first), in
+    id order. One search, whatever the number of teams."""
+    if not team_ids:
+        return []
+    query = {"bool": {"filter": [{"terms": {"team_id": team_ids}},
+                                 {"term": {"file_text_status": PENDING}},
+                                 {"range": {"created_at": {"lt": sent_before}}}],
+                      "must_not": [{"term": {"deleted": True}}]}}
+    body = {"query": query, "size": size, "sort": [{"id": "asc"}], "track_total_hits": False,
+            "_source": ["id", "chat_id", "team_id", "files", "created_at"]}
+    hits = engine.call("search", index=engine.messages_pattern, body=body, params=_IGNORE_MISSING)
+    return [h["_source"] for h in hits["hits"]["hits"]]
+
+
+def forget_files(engine: Engine, file_ids: list[str]) -> None:
+    """Delete these files' documents and attachment claims (their messages are gone): one
+    ``_bulk``. A missing document is no error."""
+    if not file_ids:
+        return
+    ops = [{"delete": {"_index": engine.index(kind), "_id": fid}} for fid in file_ids
+           for kind in ("files", "attachments")]
+    resp = engine.call("bulk", body=ops, params={"filter_path": "items.*.status,items.*.error"})
+    bad = [r for item in resp.get("items", ()) for r in item.values() if r.get("status") not in (200, 404)]
+    if bad:
+        raise RuntimeError(f"engine refused deleting file documents: {bad[0]}")
+
+
+# Every field that names a blob: a file's content and thumbnail, a user's picture.
+_BLOB_FIELDS = {"files": ("sha256", "thumb_sha256"), "users": ("avatar_sha256",)}
+
+
+def referenced_blobs(engine: Engine, hashes: list[str]) -> set[str]:
+    """Which of these blob names any remaining file or user still points at: one search
+    over both indices (refreshed first, so an upload acknowledged a moment ago counts),
+    one terms aggregation per field, limited to these names."""
+    if not hashes:
+        return set()
+    indices = [engine.index(kind) for kind in _BLOB_FIELDS]
+    engine.call("indices.refresh", index=",".join(indices), params=_IGNORE_MISSING)
+    fields = [f for kind_fields in _BLOB_FIELDS.values() for f in kind_fields]
+    body = {"size": 0, "track_total_hits": False,
+            "query": {"bool": {"should": [{"terms": {f: hashes}} for f in fields]}},
+            "aggs": {f: {"terms": {"field": f, "include": hashes, "size": len(hashes)}} for f in fields}}
+    aggs = engine.call("search", index=",".join(indices), body=body, params=_IGNORE_MISSING)["aggregations"]
+    return {b["key"] for f in fields for b in aggs[f]["buckets"]}
+
+
 def set_avatar(engine: Engine, user_id: str, sha256: str | None):
     """Point a user at a new profile picture blob (None: no picture). A partial update, so
     fields other writers change (last_seen) are left alone."""
