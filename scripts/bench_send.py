@@ -355,12 +355,18 @@ def _cpu_note(run: dict) -> str:
 
 
 def mix_rounds(args, go, first_plain: dict) -> dict:
-    """The mix against plain sends: ``--rounds`` pairs (plain, mix) in one run, each on fresh
-    chats; reports every pair's ratio and their median."""
+    """The mix against plain sends: ``--rounds`` pairs in one run, each on fresh chats;
+    reports every pair's ratio and their median. The order alternates (plain then mix, then
+    mix then plain): every run leaves the engine more data, and throughput falls from one
+    run to the next, so a fixed order would count that trend against the second of each pair."""
     pairs = []
     for i in range(args.rounds):
-        plain = first_plain if i == 0 else measured(args, go)
-        mix = measured(args, go, args.replies, args.reactions, args.mentions)
+        if i % 2 == 0:
+            plain = first_plain if i == 0 else measured(args, go)
+            mix = measured(args, go, args.replies, args.reactions, args.mentions)
+        else:
+            mix = measured(args, go, args.replies, args.reactions, args.mentions)
+            plain = measured(args, go)
         ratio = mix["acked_per_s"] / plain["acked_per_s"]
         pairs.append({"plain": plain, "mix": mix, "ratio": ratio})
         print(f"round {i + 1}: plain {plain['acked_per_s']:,.0f} acked/s ({_cpu_note(plain)}); mix "
