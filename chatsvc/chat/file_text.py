@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 CONCURRENT = 2
 RECOVER_BATCH = 20   # pending messages picked up per search (each may have 10 files)
+BATCH_PAUSE = 2.0    # seconds between two batches of a backlog: more than a refresh interval
 _STATUS_ORDER = (runner.BUDGET, runner.FAILED, runner.OK)   # the worst one speaks for the message
 
 
@@ -101,15 +102,17 @@ class FileTextJobs:
         """The chat tail's copy of the message when it has one, so the text lands there too."""
         state = self._ctx.teams.peek(doc["team_id"])
         tail = state.tails.get(doc["chat_id"]) if state is not None else None
-        return tail.by_id.get(doc["id"], doc) if tail is not None else doc
+        return (tail.get(doc["id"]) if tail is not None else None) or doc
 
     def start_recovery(self) -> gevent.Greenlet:
         """The server's background sweep (chatsvc/__init__.py starts it in the worker)."""
         def loop():
             while True:
                 try:
-                    while self.recover() == RECOVER_BATCH:   # a backlog: the next batch at once
-                        pass
+                    # A backlog: the next batch once searches see this one's text (a refresh
+                    # interval), else they would find the same messages still pending.
+                    while self.recover() == RECOVER_BATCH:
+                        gevent.sleep(BATCH_PAUSE)
                 except Exception:
                     log.exception("recovering pending text extractions failed; retrying later")
                 gevent.sleep(self._ctx.config.extract_recover_poll)
