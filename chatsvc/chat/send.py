@@ -17,6 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import gevent
 from gevent.event import AsyncResult
 
 from chatsvc.chat import files as chat_files
@@ -41,6 +42,7 @@ SEEN_KEY_BYTES = 200
 # the window costs a rare retry two round trips, never exactly-once (issue 16: memory
 # holds flat under a steady send rate instead of growing with the run's length).
 SEEN_SECONDS = 30.0
+UNDO_ATTEMPTS, UNDO_PAUSE = 4, 0.5   # a failed send's cleanup: ~3 s of retries at most
 
 
 def send_message(ctx: ChatContext, me: dict, chat_id: str, body: str, client_msg_id: str,
@@ -269,7 +271,7 @@ class MessageSender:
             undo.append(message_store.release_idempotency_op(engine, it.key))
         undo += [chat_files.release_op(engine, f["id"]) for f, a in zip(it.files, attached) if a.ok]
         if undo:
-            ctx.bulk.write(undo)
+            self._undo(undo)
         if claim.ok and any(a.conflict for a in attached):   # another send attached one first
             raise BadRequest("file_ids: a file is already attached to a message",
                              {"file_ids": ["already attached to a message"]})
@@ -277,6 +279,21 @@ class MessageSender:
             raise Unavailable("the message could not be stored; retry later")
         claims = message_store.lookup_idempotency(engine, [it.key])
         return self._resolve_retry(it, claims.get(it.key))
+
+    def _undo(self, ops: list):
+        """Take back a send's writes that did land when others did not. Retried for a few
+        seconds: this runs when the engine is failing (a node died, its shards moving), and
+        a copy left behind would be stored a second time by the client's retry."""
+        for attempt in range(UNDO_ATTEMPTS):
+            try:
+                results = self._ctx.bulk.write(ops)
+            except Unavailable:
+                results = None
+            if results is not None:
+                ops = [op for op, r in zip(ops, results) if not r.ok]
+            if not ops or attempt == UNDO_ATTEMPTS - 1:
+                return
+            gevent.sleep(UNDO_PAUSE * (attempt + 1))
 
     def _count_reply_again(self, it: Outgoing):
         """The reply is stored but its root's whole-document summary met a conflict: count
