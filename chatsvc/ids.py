@@ -107,3 +107,14 @@ def id_at(unix_ms: int, worker: int, sequence: int) -> int:
     if not 0 <= since < (1 << (63 - WORKER_BITS - SEQUENCE_BITS)):
         raise ValueError("time is outside the ids' range (2024-01-01 onwards)")
     return (since << (WORKER_BITS + SEQUENCE_BITS)) | (worker << SEQUENCE_BITS) | sequence
+
+
+def forget_older(entries, horizon_ms: float, id_of) -> None:
+    """Pop the front of an OrderedDict, kept in id order, while the id ``id_of(key, value)``
+    of its oldest entry was made before ``horizon_ms`` (unix milliseconds): a cache bounded
+    by time (chat/send.py's idempotency keys, chat/state.py's message id -> chat)."""
+    while entries:
+        key, value = next(iter(entries.items()))
+        if id_millis(id_of(key, value)) >= horizon_ms:
+            return
+        entries.popitem(last=False)

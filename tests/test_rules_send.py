@@ -2,11 +2,15 @@
 socket. What a send stores, what it publishes and in which order, and the two branches of
 the bulk write that only a failure or a restart reaches: a conflicting idempotency claim
 (an earlier process life stored that message) and a claim whose message write failed."""
+import time
+
 import gevent
 import pytest
 
-from chatsvc.chat import chats, history, send
+from chatsvc.chat import chats, history, reactions, send
+from chatsvc.chat import state as chat_state
 from chatsvc.errors import BadRequest, Unavailable
+from chatsvc.ids import SnowflakeGenerator
 from chatsvc.store import messages as message_store
 from chatsvc.store.indices import current_month
 from tests.helpers import local_team
@@ -181,8 +185,6 @@ def test_the_body_limit_is_the_deployments(make_context):
 def test_keys_older_than_the_window_leave_memory_and_their_retries_stay_exact(room):
     """Issue 16: the process remembers idempotency keys for send.SEEN_SECONDS only (memory
     flat under a steady rate); a later retry is answered through the engine's claim."""
-    import time
-    from chatsvc.ids import SnowflakeGenerator
     ctx, ann, chat_id = room["ctx"], room["ann"], room["chat_id"]
     real_ids = ctx.ids
     ctx.ids = SnowflakeGenerator(ctx.config.worker_id, clock=lambda: time.time() - 2 * send.SEEN_SECONDS)
@@ -203,9 +205,6 @@ def test_a_message_older_than_the_recent_map_is_found_by_id_in_its_tail(room):
     """Issue 16: message id -> chat is remembered for state.RECENT_SECONDS only; after that a
     change by id (a reaction frame names no chat) finds the message in its chat's tail,
     even before a search could see it."""
-    import time
-    from chatsvc.chat import reactions, state as chat_state
-    from chatsvc.ids import SnowflakeGenerator
     ctx, ann, bob, chat_id = room["ctx"], room["ann"], room["bob"], room["chat_id"]
     real_ids = ctx.ids
     ctx.ids = SnowflakeGenerator(ctx.config.worker_id, clock=lambda: time.time() - 3 * chat_state.RECENT_SECONDS)

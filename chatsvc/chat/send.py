@@ -28,7 +28,7 @@ from chatsvc.chat.mentions import mentioned_ids
 from chatsvc.chat.message_writes import copy_for_write
 from chatsvc.chat.views import message_view
 from chatsvc.errors import BadRequest, NotFound, RateLimited, Unavailable
-from chatsvc.ids import id_millis, id_time
+from chatsvc.ids import forget_older, id_millis, id_time
 from chatsvc.ratelimit import TokenBucket
 from chatsvc.store import messages as message_store
 
@@ -205,9 +205,7 @@ class MessageSender:
         seen[key] = (msg_id, chat_id)
         if len(seen) > self._seen_limit:
             seen.popitem(last=False)
-        horizon = id_millis(msg_id) - SEEN_SECONDS * 1000
-        while seen and id_millis(next(iter(seen.values()))[0]) < horizon:
-            seen.popitem(last=False)
+        forget_older(seen, id_millis(msg_id) - SEEN_SECONDS * 1000, lambda _key, seen_as: seen_as[0])
 
     def _store(self, it: Outgoing) -> tuple[dict, bool]:
         """One submission to the bulk writer: the idempotency claim and the message (and a

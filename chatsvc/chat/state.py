@@ -15,7 +15,7 @@ from gevent.event import Event
 from chatsvc import store
 from chatsvc.chat.budget import CacheBudget, estimate
 from chatsvc.errors import NotFound, Unavailable
-from chatsvc.ids import id_millis
+from chatsvc.ids import forget_older, id_millis
 from chatsvc.store import accounts as account_store
 from chatsvc.store import chats as chat_store
 from chatsvc.store import contacts as contact_store
@@ -270,9 +270,7 @@ class TeamStates:
         recent[message_id] = chat_id
         if len(recent) > (limit or self._recent_limit):
             recent.popitem(last=False)
-        horizon = id_millis(message_id) - RECENT_SECONDS * 1000
-        while recent and id_millis(next(iter(recent))) < horizon:
-            recent.popitem(last=False)
+        forget_older(recent, id_millis(message_id) - RECENT_SECONDS * 1000, lambda key, _chat: key)
 
     def chat_of(self, state: TeamState, message_id: int) -> str | None:
         """The chat of a message this process has in memory: a recent one, or one in a
